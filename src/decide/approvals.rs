@@ -1,0 +1,1 @@
+//! Approval counting (in progress).

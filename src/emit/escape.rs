@@ -1,0 +1,1 @@
+//! Escaping of untrusted text (in progress).

@@ -1,0 +1,231 @@
+//! Forge-neutral models of the facts a decision uses.
+//!
+//! Every fact here is read from the forge API (never from the event file, which an
+//! earlier step of the job can rewrite). The forge client fills these; the decision core
+//! in [`crate::decide`] reads them and nothing else.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A user as the forge names it. `id` is the stable numeric id: logins can be renamed and
+/// re-registered, so identity comparisons use the id wherever both sides have one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    pub login: String,
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// `type: Bot` on GitHub. Logins ending in `[bot]` are treated as bots too, see
+    /// [`UserRef::is_bot`].
+    #[serde(default)]
+    pub bot: bool,
+}
+
+impl UserRef {
+    pub fn new(login: impl Into<String>, id: Option<u64>) -> Self {
+        Self {
+            login: login.into(),
+            id,
+            bot: false,
+        }
+    }
+
+    /// SECURITY: bots never approve and never request; a `[bot]` suffix counts as a bot even
+    /// where the API forgot `type: Bot`.
+    pub fn is_bot(&self) -> bool {
+        self.bot || self.login.to_ascii_lowercase().ends_with("[bot]")
+    }
+
+    /// Same person? By id when both sides carry one, else by login (case-insensitive, as
+    /// GitHub logins are).
+    pub fn same_as(&self, other: &UserRef) -> bool {
+        match (self.id, other.id) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.login.eq_ignore_ascii_case(&other.login),
+        }
+    }
+
+    /// Lower-cased login: the key of per-user maps in [`Evidence`].
+    pub fn key(&self) -> String {
+        self.login.to_ascii_lowercase()
+    }
+}
+
+/// The state of one pull-request review, as GitHub reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReviewState {
+    Approved,
+    ChangesRequested,
+    Commented,
+    Dismissed,
+    Pending,
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub id: u64,
+    /// `None` for a review by a deleted user (GitHub answers `user: null`).
+    pub user: Option<UserRef>,
+    pub state: ReviewState,
+    /// The commit the review was made on; `None` is never fresh.
+    pub commit_id: Option<String>,
+    /// `None` for a pending review (not submitted).
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// Repository permission of a user, from
+/// `GET /repos/{o}/{r}/collaborators/{u}/permission` (its `permission` field, which maps
+/// custom and `maintain`/`triage` roles onto admin/write/read/none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    None,
+    Read,
+    Write,
+    Admin,
+}
+
+impl Permission {
+    /// `write`, `maintain` and `admin` can write; `triage`, `read` and anything unknown
+    /// cannot. SECURITY: an unknown value is `None`.
+    pub fn from_api(permission: &str) -> Self {
+        match permission {
+            "admin" => Permission::Admin,
+            "write" | "maintain" => Permission::Write,
+            "read" | "triage" => Permission::Read,
+            _ => Permission::None,
+        }
+    }
+
+    pub fn can_write(self) -> bool {
+        self >= Permission::Write
+    }
+}
+
+/// Membership of a user in an `@org/team`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Membership {
+    Active,
+    /// Invited, not accepted: does not count.
+    Pending,
+    NotMember,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub head_sha: String,
+    /// The branch the PR targets.
+    #[serde(default)]
+    pub base_ref: String,
+    pub author: UserRef,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// `open` or `closed`.
+    pub state: String,
+    #[serde(default)]
+    pub merged: bool,
+    /// Head repository differs from the base repository (or was deleted).
+    #[serde(default)]
+    pub from_fork: bool,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub title: String,
+}
+
+/// The latest `labeled` event for the request label, from the issue events API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelEvent {
+    pub label: String,
+    pub actor: Option<UserRef>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// One approval or rejection of a deployment to an environment, from
+/// `GET /repos/{o}/{r}/actions/runs/{run_id}/approvals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentReview {
+    pub user: Option<UserRef>,
+    /// `approved` or `rejected`.
+    pub state: String,
+    pub environments: Vec<String>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// The workflow run, from `GET /repos/{o}/{r}/actions/runs/{run_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: u64,
+    pub event: String,
+    pub head_sha: String,
+    pub run_attempt: u32,
+    pub actor: Option<UserRef>,
+    pub triggering_actor: Option<UserRef>,
+}
+
+/// Everything read from the forge for one decision. Absent facts deny: a reviewer whose
+/// permission is missing here has no permission.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// The default branch, as `GET /repos/{o}/{r}` names it.
+    #[serde(default)]
+    pub default_branch: Option<String>,
+    /// The repository id, as `GET /repos/{o}/{r}` returns it for the token's repository.
+    #[serde(default)]
+    pub repository_id: Option<u64>,
+    /// The run, read again from the API with the run id from the token.
+    #[serde(default)]
+    pub run: Option<RunInfo>,
+    /// The message of the commit the run builds, from `GET /repos/{o}/{r}/commits/{sha}`.
+    #[serde(default)]
+    pub head_commit_message: Option<String>,
+    /// The pull request whose approvals count, read from the API now.
+    #[serde(default)]
+    pub pull_request: Option<PullRequest>,
+    /// Every review of that PR, every page.
+    #[serde(default)]
+    pub reviews: Vec<Review>,
+    /// Authors (and committers) of every commit in the PR, for `strict: true`.
+    #[serde(default)]
+    pub pr_commit_authors: Vec<UserRef>,
+    /// The latest `labeled` event for the request label.
+    #[serde(default)]
+    pub label_event: Option<LabelEvent>,
+    /// Deployment approvals of the run (dispatch without a PR).
+    #[serde(default)]
+    pub deployment_reviews: Vec<DeploymentReview>,
+    /// Repository permission per user, keyed by lower-cased login.
+    #[serde(default)]
+    pub permissions: BTreeMap<String, Permission>,
+    /// Team membership, keyed by `org/team` (lower-case, no `@`) then lower-cased login.
+    #[serde(default)]
+    pub teams: BTreeMap<String, BTreeMap<String, Membership>>,
+    /// A grant for this run attempt and scope exists already (replay).
+    #[serde(default)]
+    pub already_granted: bool,
+}
+
+impl Evidence {
+    pub fn permission_of(&self, user: &UserRef) -> Permission {
+        self.permissions
+            .get(&user.key())
+            .copied()
+            .unwrap_or(Permission::None)
+    }
+
+    /// `Some(Membership)` when the forge answered for this team and user; `None` when the
+    /// team was never looked up (the decision then treats the user as not a member).
+    pub fn membership(&self, team: &str, user: &UserRef) -> Option<Membership> {
+        self.teams
+            .get(&team.trim_start_matches('@').to_ascii_lowercase())
+            .and_then(|m| m.get(&user.key()))
+            .copied()
+    }
+}

@@ -1,0 +1,40 @@
+//! prod-access: temporary, just-in-time production access from a CI step.
+//!
+//! # Architecture
+//!
+//! Data flow of `grant` (contract §6):
+//!
+//! ```text
+//! inputs + event (hints) -> verified OIDC identity -> policy from the default branch
+//!   -> request -> evidence from the forge -> decision (pure) -> mint -> emit (mask first)
+//!   -> audit -> exit code          (any failure after the mint revokes first)
+//! ```
+//!
+//! | module | role |
+//! | --- | --- |
+//! | [`cli`] | clap definitions; every input also read from `INPUT_<NAME>` |
+//! | [`error`] | the top-level error and the one mapping to exit codes 0/1/2/3 |
+//! | [`secret`] | [`secret::Secret`]: redacted, zeroized, fingerprinted |
+//! | [`runner`] | the runner's environment as untrusted hints |
+//! | [`event`] | the three request shapes from the event payload; git's trailer rules |
+//! | [`oidc`] | the verified job identity |
+//! | [`forge`] | forge-neutral facts (and later the GitHub client) |
+//! | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
+//! | [`decide`] | the pure decision core: requirements met or unmet |
+//! | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
+//! | [`commands`] | orchestration of each subcommand |
+//!
+//! The decision core ([`event`], [`policy`], [`decide`], [`emit::escape`]) is synchronous and
+//! does no I/O; async lives only at the network edge.
+
+pub mod cli;
+pub mod commands;
+pub mod decide;
+pub mod emit;
+pub mod error;
+pub mod event;
+pub mod forge;
+pub mod oidc;
+pub mod policy;
+pub mod runner;
+pub mod secret;
