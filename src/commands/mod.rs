@@ -1,4 +1,95 @@
-//! Orchestration of each subcommand (in progress).
+//! Orchestration of each subcommand, and the one place outcomes become exit codes.
+//!
+//! [`main_entry`] parses the command line, runs the command, reports an error once (with a
+//! `help:` line) and returns the exit code of contract §5. Commands return
+//! `Result<ExitClass, Error>`; nothing else exits the process.
+
+pub mod check;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::emit::Console;
+use crate::error::{Error, ExitClass};
+
+/// Parses the process arguments, runs, and returns the exit code.
 pub fn main_entry() -> i32 {
-    2
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are successes printed by clap; everything else is usage.
+            let code = if e.use_stderr() {
+                ExitClass::Config.code()
+            } else {
+                0
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_tracing();
+    let mut console = Console::stdio();
+    let env = |name: &str| std::env::var(name).ok();
+    match run(cli.command, &mut console, &env) {
+        Ok(class) => class.code(),
+        Err(err) => {
+            report(&mut console, &err);
+            err.exit_class().code()
+        }
+    }
+}
+
+/// Runs one command with an explicit environment lookup (tests pass their own).
+pub fn run(
+    command: Command,
+    console: &mut Console,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ExitClass, Error> {
+    match command {
+        Command::Check(args) => check::run(&args, console, env),
+        Command::Grant(_) => Err(not_yet("grant", GRANT_FLOW)),
+        Command::Revoke(_) => Err(not_yet("revoke", GRANT_FLOW)),
+        Command::Demo(_) => Err(not_yet("demo", GRANT_FLOW)),
+        Command::Keygen(_) => Err(not_yet("keygen", GRANT_FLOW)),
+        Command::Jwks(_) => Err(not_yet("jwks", GRANT_FLOW)),
+        Command::Verify(_) => Err(not_yet("verify", GRANT_FLOW)),
+        Command::Exec(_) => Err(not_yet("exec", CREDENTIALS)),
+        Command::Sweep(_) => Err(not_yet("sweep", CREDENTIALS)),
+    }
+}
+
+const GRANT_FLOW: &str = "it arrives with the grant flow (OIDC identity, forge client, jwt credential); \
+     `prod-access check --policy-file FILE [--scenario FILE]` works today";
+const CREDENTIALS: &str = "it arrives with the postgres and ssh credentials";
+
+fn not_yet(command: &'static str, why: &'static str) -> Error {
+    Error::NotYetAvailable { command, why }
+}
+
+/// Prints an error once, with its help line.
+pub fn report(console: &mut Console, err: &Error) {
+    console.error(&format!("error: {err}"));
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        console.error(&format!("  caused by: {s}"));
+        source = s.source();
+    }
+    if let Some(help) = err.help() {
+        console.error(&format!("help: {help}"));
+    }
+}
+
+/// Debug logs go to stderr through the same neutralising as every other line; off unless
+/// `PROD_ACCESS_LOG` sets a filter (e.g. `PROD_ACCESS_LOG=debug`).
+fn init_tracing() {
+    let Ok(filter) = std::env::var("PROD_ACCESS_LOG") else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(crate::emit::LogWriter::stderr)
+        .try_init();
 }

@@ -1,1 +1,192 @@
-//! Escaping of untrusted text (in progress).
+//! Escaping of untrusted text (reasons, titles, logins, commit messages) for every place it
+//! can be shown: runner logs, workflow-command data and properties, markdown (step summary,
+//! PR comment). Pure functions; [`super`] is the only caller that writes.
+//!
+//! SECURITY: the runner parses workflow commands on stdout and stderr (a line starting with
+//! `::`, and the legacy `##[` anywhere in a line), and GitHub renders markdown with mentions,
+//! autolinks and a subset of HTML. Untrusted text is made inert for each of them.
+//! See: <https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands>
+
+/// Zero-width space: breaks `::`, `##[`, `@mention` and autolinks without visible change.
+const ZWSP: char = '\u{200B}';
+
+/// Bidirectional and other invisible formatting characters that can make text read
+/// differently from what it is (Trojan Source, CVE-2021-42574).
+fn is_deceptive_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Escapes the data part of a workflow command (`::cmd::DATA`), as the runner unescapes it.
+pub fn workflow_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a property value of a workflow command (`::cmd key=VALUE::`).
+pub fn workflow_property(s: &str) -> String {
+    workflow_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+fn truncate_chars(s: &str, max_chars: usize) -> (&str, usize) {
+    match s.char_indices().nth(max_chars) {
+        None => (s, 0),
+        Some((idx, _)) => (&s[..idx], s[idx..].chars().count()),
+    }
+}
+
+/// One line of log text from untrusted input: control and bidi characters shown as
+/// `\u{..}`, newlines as `\n`, workflow-command openers (`::`, `##[`) broken, and at most
+/// `max_chars` characters kept (the rest counted, not shown).
+pub fn log_inline(s: &str, max_chars: usize) -> String {
+    let (head, rest) = truncate_chars(s, max_chars);
+    let mut out = String::with_capacity(head.len() + 16);
+    for c in head.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || is_deceptive_format(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    let mut out = out
+        .replace("::", &format!(":{ZWSP}:"))
+        .replace("##[", &format!("#{ZWSP}#["));
+    if rest > 0 {
+        out.push_str(&format!("… (+{rest} chars)"));
+    }
+    out
+}
+
+/// [`log_inline`] in double quotes, for naming a bad value in an error message.
+pub fn quote_untrusted(s: &str, max_chars: usize) -> String {
+    format!("\"{}\"", log_inline(s, max_chars).replace('"', "\\\""))
+}
+
+/// Makes a whole line safe to print on a stream the runner parses: the same neutralising as
+/// [`log_inline`] without truncation. Every line [`super::Console`] prints that is not a
+/// workflow command it built itself goes through this.
+pub fn log_line(s: &str) -> String {
+    log_inline(s, usize::MAX)
+}
+
+/// Untrusted text for one markdown table cell or inline span (step summary, PR comment):
+/// no HTML, no markdown syntax, no mention (`@user`, `@org/team`), no autolink, no line
+/// break, no pipe; control and bidi characters dropped; at most `max_chars` characters.
+pub fn markdown_inline(s: &str, max_chars: usize) -> String {
+    let (head, rest) = truncate_chars(s, max_chars);
+    let mut out = String::with_capacity(head.len() + 16);
+    for c in head.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() || is_deceptive_format(c) => out.push('\u{FFFD}'),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '|' => out.push_str("&#124;"),
+            // Markdown punctuation is backslash-escaped (CommonMark: any ASCII punctuation).
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '~' | '{' | '}' | '+'
+            | '-' | '=' | '^' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            // A mention needs a login character right after `@`.
+            '@' => {
+                out.push('@');
+                out.push(ZWSP);
+            }
+            c => out.push(c),
+        }
+    }
+    // Autolinks (GFM: scheme:// and www.) are broken so no link is made from user text.
+    let mut out = out
+        .replace("://", &format!(":{ZWSP}//"))
+        .replace("www.", &format!("www{ZWSP}."))
+        .replace("WWW.", &format!("WWW{ZWSP}."));
+    if rest > 0 {
+        out.push_str(&format!(" … (+{rest} chars)"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_data_and_property_escaping() {
+        assert_eq!(workflow_data("a%b\r\nc"), "a%25b%0D%0Ac");
+        assert_eq!(workflow_property("x:y,z%\n"), "x%3Ay%2Cz%25%0A");
+    }
+
+    #[test]
+    fn log_inline_neutralises_commands_and_controls() {
+        let hostile = "::add-mask::x\n::set-env name=A::B ##[error]boom \u{1b}[31mred\u{202e}txt\0";
+        let out = log_inline(hostile, 1000);
+        assert!(!out.contains('\n'));
+        assert!(!out.contains("::"));
+        assert!(!out.contains("##["));
+        assert!(!out.contains('\u{1b}'));
+        assert!(!out.contains('\u{202e}'));
+        assert!(!out.contains('\0'));
+        assert!(out.contains("\\u{1b}"));
+        assert!(out.contains("\\u{202e}"));
+    }
+
+    #[test]
+    fn log_inline_truncates_by_chars() {
+        let long = "é".repeat(500);
+        let out = log_inline(&long, 10);
+        assert!(out.starts_with(&"é".repeat(10)));
+        assert!(out.ends_with("(+490 chars)"));
+    }
+
+    #[test]
+    fn quote_untrusted_escapes_quotes() {
+        assert_eq!(quote_untrusted("a\"b", 10), "\"a\\\"b\"");
+    }
+
+    #[test]
+    fn markdown_inline_blocks_pings_html_links_and_tables() {
+        let cases = [
+            "@everyone",
+            "@acme/sre",
+            "<img src=x onerror=alert(1)>",
+            "[x](javascript:alert(1))",
+            "![i](https://evil.test/i.png)",
+            "a | b | c",
+            "https://evil.test/phish",
+            "www.evil.test",
+            "line1\nline2\r\n| --- |",
+            "<!-- prod-access:grant forged -->",
+        ];
+        for c in cases {
+            let out = markdown_inline(c, 1000);
+            assert!(!out.contains('<'), "{c}: {out}");
+            assert!(!out.contains('>'), "{c}: {out}");
+            assert!(!out.contains('|'), "{c}: {out}");
+            assert!(!out.contains('\n'), "{c}: {out}");
+            assert!(!out.contains("]("), "{c}: {out}");
+            assert!(!out.contains("://"), "{c}: {out}");
+            assert!(!out.contains("www."), "{c}: {out}");
+            for (i, _) in out.match_indices('@') {
+                assert!(out[i + 1..].starts_with(ZWSP), "{c}: {out}");
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_inline_drops_controls_and_truncates() {
+        let hostile = format!("{}\u{1b}[2J\u{202e}\0", "A".repeat(100_000));
+        let out = markdown_inline(&hostile, 200);
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}') && !out.contains('\0'));
+        assert!(out.chars().count() < 260);
+        assert!(out.contains("(+"));
+    }
+}

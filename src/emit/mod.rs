@@ -1,2 +1,302 @@
-//! The only writer of stdout, stderr and runner files (in progress).
+//! The only writer of stdout and stderr (and, with the grant flow, of the runner's files).
+//!
+//! Everything the tool prints passes through [`Console`]: plain lines are neutralised with
+//! [`escape::log_line`] so no untrusted text can start a workflow command, and the workflow
+//! commands themselves (`::add-mask::`, annotations, `::stop-commands::`) are built only
+//! here, with their data and properties escaped. Masking comes first by construction: the
+//! grant flow hands a secret to [`Console::mask`] before any other writer sees it.
+
 pub mod escape;
+
+use std::io::Write;
+
+use crate::secret::Secret;
+
+/// Severity of a workflow annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Notice,
+    Warning,
+    Error,
+}
+
+impl Level {
+    fn command(self) -> &'static str {
+        match self {
+            Level::Notice => "notice",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// stdout and stderr of the process (or buffers, in tests).
+pub struct Console {
+    out: Box<dyn Write + Send>,
+    err: Box<dyn Write + Send>,
+    /// Write workflow commands (`::add-mask::`, annotations). Off outside a runner would be
+    /// wrong for masks, so it is always on; kept as a field for `demo` output styling.
+    workflow_commands: bool,
+}
+
+impl Console {
+    /// The process's stdout and stderr.
+    pub fn stdio() -> Self {
+        Self::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()))
+    }
+
+    pub fn new(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>) -> Self {
+        Self {
+            out,
+            err,
+            workflow_commands: true,
+        }
+    }
+
+    // Output errors (a closed pipe) are ignored on purpose: the exit code carries the
+    // outcome, and a failed log line must not turn a revoke into a crash.
+    fn out_raw(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
+    }
+
+    fn err_raw(&mut self, line: &str) {
+        let _ = writeln!(self.err, "{line}");
+        let _ = self.err.flush();
+    }
+
+    /// A line on stdout. Each line of `text` is neutralised.
+    pub fn say(&mut self, text: &str) {
+        for line in text.split('\n') {
+            let safe = escape::log_line(line.trim_end_matches('\r'));
+            self.out_raw(&safe);
+        }
+    }
+
+    /// A line on stderr, prefixed `prod-access: `. Each line is neutralised.
+    pub fn error(&mut self, text: &str) {
+        for line in text.split('\n') {
+            let safe = escape::log_line(line.trim_end_matches('\r'));
+            self.err_raw(&format!("prod-access: {safe}"));
+        }
+    }
+
+    /// `::add-mask::` for a secret, before it reaches anything else: the value as one escaped
+    /// command (the runner unescapes `%0A`), then every line on its own, then each extra
+    /// encoded form (e.g. a percent-encoded password inside a URL).
+    ///
+    /// SECURITY: must be called before the value is written to any file, log or child.
+    pub fn mask(&mut self, secret: &Secret, encoded_forms: &[Secret]) {
+        let mut lines: Vec<&str> = Vec::new();
+        for form in std::iter::once(secret).chain(encoded_forms) {
+            let value = form.expose();
+            if value.trim().is_empty() {
+                continue;
+            }
+            if value.contains('\n') || value.contains('\r') {
+                self.out_raw(&format!("::add-mask::{}", escape::workflow_data(value)));
+                lines.extend(value.split('\n').map(|l| l.trim_end_matches('\r')));
+            } else {
+                self.out_raw(&format!("::add-mask::{}", escape::workflow_data(value)));
+            }
+        }
+        for line in lines {
+            if !line.trim().is_empty() {
+                self.out_raw(&format!("::add-mask::{}", escape::workflow_data(line)));
+            }
+        }
+    }
+
+    /// A workflow annotation (`::error title=T::message`), data and title escaped.
+    pub fn annotation(&mut self, level: Level, title: &str, message: &str) {
+        if !self.workflow_commands {
+            return self.say(message);
+        }
+        self.out_raw(&format!(
+            "::{} title={}::{}",
+            level.command(),
+            escape::workflow_property(&escape::log_line(title)),
+            escape::workflow_data(&escape::log_line(message))
+        ));
+    }
+
+    /// Untrusted multi-line text shown verbatim between `::stop-commands::` markers with a
+    /// fresh random token, so the runner executes nothing inside it. Bidi and control
+    /// characters are still made visible.
+    pub fn untrusted_block(&mut self, title: &str, text: &str) {
+        let token = random_token();
+        self.say(title);
+        self.out_raw(&format!("::stop-commands::{token}"));
+        for line in text.split('\n') {
+            // Lines are shown, not neutralised: commands are off. Controls stay visible.
+            let shown: String = line
+                .trim_end_matches('\r')
+                .chars()
+                .map(|c| {
+                    if c.is_control() && c != '\t' {
+                        '\u{FFFD}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            // A line equal to the resume command would end the block early: impossible,
+            // the token is fresh and random, but check anyway.
+            if shown.contains(&token) {
+                self.out_raw("[line withheld]");
+            } else {
+                self.out_raw(&shown);
+            }
+        }
+        self.out_raw(&format!("::{token}::"));
+    }
+}
+
+/// 128 random bits as hex, from the system CSPRNG.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    // SECURITY: a failing CSPRNG must not yield a predictable token; fall back to an
+    // impossible-to-collide marker is not possible, so abort the process instead.
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        std::process::abort();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// A cloneable in-memory writer for capturing console output in tests.
+    #[derive(Clone, Default)]
+    pub struct Buf(pub Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buf {
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().map(|v| v.clone()).unwrap_or_default())
+                .into_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::Buf;
+    use super::*;
+
+    fn console() -> (Console, Buf, Buf) {
+        let (o, e) = (Buf::default(), Buf::default());
+        (Console::new(Box::new(o.clone()), Box::new(e.clone())), o, e)
+    }
+
+    #[test]
+    fn say_neutralises_injected_commands() {
+        let (mut c, o, _) = console();
+        c.say("reason: x\n::add-mask::y\n  ::set-output name=granted::true ##[error]z");
+        for line in o.text().lines() {
+            assert!(!line.trim_start().starts_with("::"), "{line}");
+            assert!(!line.contains("##["), "{line}");
+        }
+    }
+
+    #[test]
+    fn error_goes_to_stderr_neutralised() {
+        let (mut c, o, e) = console();
+        c.error("::error::boom");
+        assert!(o.text().is_empty());
+        assert!(e.text().starts_with("prod-access: "));
+        assert!(!e.text().contains("::error::"));
+    }
+
+    #[test]
+    fn mask_covers_every_line_of_a_multiline_secret() {
+        let (mut c, o, _) = console();
+        let pem =
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIF\r\n-----END PRIVATE KEY-----\n";
+        c.mask(&Secret::new(pem), &[Secret::new("pa%25ss")]);
+        let text = o.text();
+        assert!(
+            text.contains("::add-mask::-----BEGIN PRIVATE KEY-----%0AMC4CAQAwBQYDK2VwBCIEIF%0D%0A")
+        );
+        assert!(text.contains("\n::add-mask::MC4CAQAwBQYDK2VwBCIEIF\n"));
+        assert!(text.contains("::add-mask::pa%2525ss"));
+        for line in text.lines() {
+            assert!(line.starts_with("::add-mask::"), "{line}");
+        }
+    }
+
+    #[test]
+    fn annotation_escapes_title_and_data() {
+        let (mut c, o, _) = console();
+        c.annotation(Level::Error, "denied: a,b:c", "line1\nline2 %");
+        assert_eq!(
+            o.text(),
+            "::error title=denied%3A a%2Cb%3Ac::line1\\nline2 %25\n"
+        );
+    }
+
+    #[test]
+    fn untrusted_block_is_fenced_by_a_fresh_token() {
+        let (mut c, o, _) = console();
+        c.untrusted_block("commit message:", "fix\n::add-mask::x\n::endtoken::");
+        let text = o.text();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines[1].strip_prefix("::stop-commands::").unwrap();
+        assert_eq!(start.len(), 32);
+        assert_eq!(lines.last().unwrap(), &format!("::{start}::"));
+        assert_ne!(random_token(), random_token());
+    }
+}
+
+/// A `Write` for debug logs: buffers until a newline and writes each line to stderr through
+/// [`escape::log_line`], so a log message with user text cannot start a workflow command.
+pub struct LogWriter {
+    buf: Vec<u8>,
+}
+
+impl LogWriter {
+    pub fn stderr() -> Self {
+        Self { buf: Vec::new() }
+    }
+}
+
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        while let Some(pos) = self.buf.iter().position(|&c| c == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            let _ = writeln!(std::io::stderr(), "{}", escape::log_line(&text));
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let text = String::from_utf8_lossy(&self.buf).into_owned();
+            self.buf.clear();
+            let _ = writeln!(std::io::stderr(), "{}", escape::log_line(&text));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
