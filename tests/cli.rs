@@ -1,0 +1,108 @@
+//! The binary's surface: help, version, exit codes for usage errors and for commands that
+//! belong to later work, and no panic on bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use harness::Cli;
+
+const SUBCOMMANDS: [&str; 9] = [
+    "grant", "revoke", "check", "exec", "keygen", "jwks", "verify", "sweep", "demo",
+];
+
+#[test]
+fn help_lists_every_subcommand_and_exit_codes() {
+    let run = Cli::new(&["--help"]).run();
+    run.expect_code(0);
+    for sub in SUBCOMMANDS {
+        assert!(run.stdout.contains(sub), "--help lacks {sub}");
+    }
+    assert!(run.stdout.contains("Exit codes"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in SUBCOMMANDS {
+        let run = Cli::new(&[sub, "--help"]).run();
+        run.expect_code(0);
+        assert!(
+            run.stdout.contains("Usage: prod-access"),
+            "{sub}: {}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn version_prints_the_cargo_version() {
+    let run = Cli::new(&["--version"]).run();
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout.trim(),
+        format!("prod-access {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn unknown_flags_and_subcommands_are_usage_errors() {
+    Cli::new(&["grant", "--no-such-flag"]).run().expect_code(2);
+    Cli::new(&["frobnicate"]).run().expect_code(2);
+    Cli::new(&[]).run().expect_code(2);
+}
+
+#[test]
+fn later_commands_say_so_and_exit_2() {
+    for args in [
+        &["grant"][..],
+        &["revoke"],
+        &["demo"],
+        &["sweep"],
+        &["exec", "--", "true"],
+        &["keygen", "--out", "k.pem"],
+        &["jwks"],
+        &["verify", "x", "--jwks", "j.json", "--audience", "a"],
+    ] {
+        let run = Cli::new(args).run();
+        run.expect_code(2);
+        assert!(
+            run.stderr.contains("is not available yet"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "{args:?} printed on stdout: {}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn bad_inputs_from_env_are_usage_errors_without_echoing_commands() {
+    for (k, v) in [
+        ("INPUT_TTL", "999999h"),
+        ("INPUT_TTL", "-5m"),
+        ("INPUT_PULL-REQUEST", "::add-mask::x"),
+        ("INPUT_IF-NO-REQUEST", "##[error]x"),
+    ] {
+        let cli = Cli::new(&["check", "--policy-file", "p.yml"]).env(k, v);
+        cli.file("p.yml", "version: 1\n");
+        let run = cli.run();
+        run.expect_code(2);
+        run.assert_no_injected_commands(&[]);
+    }
+}
+
+#[test]
+fn online_check_is_not_faked() {
+    let run = Cli::new(&["check"]).run();
+    run.expect_code(2);
+    assert!(run.stderr.contains("--policy-file"));
+}
+
+#[test]
+fn scenario_requires_a_policy_file() {
+    Cli::new(&["check", "--scenario", "s.json"])
+        .run()
+        .expect_code(2);
+}
