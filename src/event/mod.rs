@@ -161,10 +161,19 @@ pub enum EventError {
 /// Largest event payload read (GitHub caps webhook payloads at 25 MB).
 pub const MAX_EVENT_BYTES: usize = 25 * 1024 * 1024;
 
-/// Parses an event payload (already read into memory) for the named event.
+/// Parses an event payload (already read into memory, see [`read_event_file`]) for the
+/// named event.
+///
+/// The name is checked first (`""` -> [`EventError::MissingEventName`], anything but
+/// `pull_request`, `pull_request_target`, `push` and `workflow_dispatch` ->
+/// [`EventError::UnsupportedEvent`]), then the size, then the JSON (strict: duplicate keys
+/// are refused).
+///
 /// For the trailer shape on PR events the head commit message is not in the payload:
-/// `head_commit_message` supplies it (read from the API by the caller), else only the
-/// event-level facts are returned and the trailer is looked for later.
+/// `head_commit_message` supplies it (read from the API by the caller). Without it, the
+/// answer is a trailer request with [`EventRequest::head_commit_pending`] set: read the
+/// message of its `head_sha` and call again with it. `push` and `workflow_dispatch` ignore
+/// the argument (a push carries its head commit's message; the API's copy is compared later).
 pub fn parse_event(
     event_name: &str,
     payload: &[u8],
