@@ -3,11 +3,6 @@
 //!
 //! Needs `npm ci --prefix tests/fixtures/npm --no-audit --no-fund` first: without the
 //! fixtures every test here fails with that hint (never skips).
-//!
-//! Tests marked `TRAILERS_PENDING` need the git-rules trailer parser
-//! (`event::trailers::parse`, in progress elsewhere; today a placeholder that finds no
-//! trailer). They are ignored until it lands, and `trailer_parser_placeholder_guard` fails
-//! as soon as it does, so the ignores cannot outlive it.
 
 mod common;
 
@@ -462,7 +457,6 @@ fn pr_trailer_shape_without_a_trailer_is_no_request() {
 }
 
 #[test]
-#[ignore = "TRAILERS_PENDING: needs the git-rules trailer parser"]
 fn pr_trailer_shape_with_the_message() {
     let v = fixtures::synchronize_event(&sha(7));
     let message =
@@ -539,7 +533,6 @@ fn row_39_homoglyph_key() {
 
 /// Catalogue row 40: an indented continuation line is folded, as git folds it.
 #[test]
-#[ignore = "TRAILERS_PENDING: needs the git-rules trailer parser"]
 fn row_40_continuation_line_is_folded() {
     let v = fixtures::push_event(
         "Fix\n\nProd-Access: INC-1\n  database migration\n\tstuck\n",
@@ -551,7 +544,6 @@ fn row_40_continuation_line_is_folded() {
 
 /// The positive twins of rows 37-39: the same trailers, where git finds them, ask.
 #[test]
-#[ignore = "TRAILERS_PENDING: needs the git-rules trailer parser"]
 fn head_commit_trailer_asks() {
     let v = fixtures::push_event(
         "Fix the index\n\nProd-Access: INC-1\nProd-Access-Scope: db-write\n",
@@ -577,18 +569,6 @@ fn head_commit_trailer_asks() {
     assert_eq!(
         request(parse("push", &v, None)).ambiguous,
         vec![("Prod-Access".into(), vec!["x".into(), "y".into()])]
-    );
-}
-
-/// Fails once the real trailer parser lands, so that the `TRAILERS_PENDING` ignores above
-/// are removed with it.
-#[test]
-fn trailer_parser_placeholder_guard() {
-    let found = trailers::parse("Fix\n\nProd-Access: INC-1\n");
-    assert!(
-        found.is_empty(),
-        "the git-rules trailer parser has landed: remove the `TRAILERS_PENDING` #[ignore]s \
-         in tests/github_examples.rs, run them, and delete this guard"
     );
 }
 

@@ -435,23 +435,3 @@ mod tests {
         assert!(r.ambiguous.is_empty() && !r.head_commit_pending);
     }
 }
-
-/// Reads an event file, refusing one larger than [`MAX_EVENT_BYTES`] without reading it whole.
-pub fn read_event_file(path: &std::path::Path) -> Result<Vec<u8>, EventError> {
-    use std::io::Read;
-    let err = |source| EventError::Read {
-        path: path.display().to_string(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(err)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_EVENT_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(err)?;
-    if bytes.len() > MAX_EVENT_BYTES {
-        return Err(EventError::TooLarge {
-            max: MAX_EVENT_BYTES,
-        });
-    }
-    Ok(bytes)
-}
