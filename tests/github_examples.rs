@@ -9,7 +9,6 @@ mod common;
 use common::fixtures::{self, bytes, set, sha};
 use prod_access::event::{
     EventError, EventOutcome, EventRequest, RequestKeys, Shape, parse_event, read_event_file,
-    trailers,
 };
 use prod_access::forge::{Permission, Review, ReviewState, RunInfo, UserRef};
 use serde_json::{Value, json};
