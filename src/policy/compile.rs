@@ -361,9 +361,11 @@ pub fn load_policy_all_errors(text: &str) -> Result<Policy, Vec<PolicyError>> {
 /// A policy has a few hundred nodes; the limits leave a wide margin above that.
 ///
 /// - budget: one document; at most 20 000 nodes, 100 000 events, nesting depth 32, 1 000
-///   anchors and aliases, 256 KiB of scalar text, 10 000 events recorded for anchors;
-/// - aliases: at most 10 000 events replayed in total (an alias bomb fails at the limit:
+///   anchors and aliases, 256 KiB of scalar text, 5 000 events recorded for anchors;
+/// - aliases: at most 5 000 events replayed in total (an alias bomb fails at the limit:
 ///   9 levels of 9-fold aliases would expand to 387 million nodes), replay depth 16;
+/// - the key map (read first) refuses a scalar over 8 KiB and a key over 256 bytes, so that
+///   what aliases can multiply is bounded too (at most 5 000 copies of 8 KiB);
 /// - the alias/anchor ratio heuristic is off: many scopes sharing one anchored block is
 ///   legitimate, and the replay limits bound the cost anyway;
 /// - merge keys (`<<`) are refused: explicit keys silently override merged ones, so a
@@ -377,7 +379,7 @@ fn yaml_options(duplicate_keys: DuplicateKeyPolicy) -> serde_saphyr::Options {
     budget.max_events = 100_000;
     budget.max_aliases = 1_000;
     budget.max_anchors = 1_000;
-    budget.max_recorded_anchor_events = 10_000;
+    budget.max_recorded_anchor_events = 5_000;
     budget.max_recorded_anchor_bytes = MAX_POLICY_BYTES;
     budget.max_depth = 32;
     budget.flow_nesting_limit = 32;
@@ -389,7 +391,7 @@ fn yaml_options(duplicate_keys: DuplicateKeyPolicy) -> serde_saphyr::Options {
     budget.enforce_alias_anchor_ratio = false;
 
     let mut alias_limits = serde_saphyr::options::AliasLimits::default();
-    alias_limits.max_total_replayed_events = 10_000;
+    alias_limits.max_total_replayed_events = 5_000;
     alias_limits.max_replay_stack_depth = 16;
 
     let mut options = serde_saphyr::Options::default();
@@ -453,6 +455,12 @@ fn yaml_error(error: &serde_saphyr::Error, map: Option<&SourceMap>) -> PolicyErr
             at,
             detail: "the policy must be a single YAML document (a `---` starts another)".into(),
         },
+        E::Message { msg, .. } if msg.starts_with(source::LIMIT_PREFIX) => {
+            PolicyError::TooComplex {
+                at,
+                detail: clean(msg.trim_start_matches(source::LIMIT_PREFIX), 100),
+            }
+        }
         E::Budget { breach, .. } => {
             use serde_saphyr::budget::BudgetBreach as B;
             let detail = match breach {
@@ -723,7 +731,8 @@ fn compile(raw: &RawPolicy, map: &SourceMap) -> Result<Policy, Vec<PolicyError>>
         errors: Vec::new(),
     };
 
-    if raw.scopes.is_none() {
+    // `scopes:` with no value reads as None; only an absent key is missing.
+    if raw.scopes.is_none() && map.get("scopes").is_none() {
         cx.push(PolicyError::MissingKey {
             at: At {
                 path: String::new(),

@@ -13,8 +13,25 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
+
+/// Longest scalar value accepted (8 KiB). No policy value comes near it; the cap bounds the
+/// memory an alias can multiply (each replay of a scalar is a new string in the raw types).
+pub(crate) const MAX_SCALAR_BYTES: usize = 8 * 1024;
+
+/// Longest mapping key accepted (256 bytes).
+pub(crate) const MAX_KEY_BYTES: usize = 256;
+
+/// Longest key path kept. A longer path (only possible in absurdly nested input) is cut,
+/// shown with `…` and not indexed: it still names the place of an error, but a lookup by
+/// path finds nothing rather than a wrong line. SECURITY: without the cap, a long chain of
+/// keys above a wide mapping would be copied into every entry below it.
+const MAX_PATH_BYTES: usize = 512;
+
+/// Prefix of the errors this module raises for its own limits, so that the caller can tell
+/// them from other custom errors.
+pub(crate) const LIMIT_PREFIX: &str = "limit: ";
 
 /// A line and column, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,11 +117,20 @@ impl SourceMap {
         Ok(map)
     }
 
-    fn push(&mut self, entry: Entry, node: &Node) {
+    fn push(&mut self, mut entry: Entry, node: &Node) {
         let index = self.entries.len();
+        if entry.path.len() > MAX_PATH_BYTES {
+            let mut cut = MAX_PATH_BYTES;
+            while !entry.path.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            entry.path.truncate(cut);
+            entry.path.push('…');
+        } else {
+            // The first entry of a path wins: a later duplicate is an error anyway.
+            self.by_path.entry(entry.path.clone()).or_insert(index);
+        }
         let (path, depth) = (entry.path.clone(), entry.depth);
-        // The first entry of a path wins: a later duplicate is an error anyway.
-        self.by_path.entry(path.clone()).or_insert(index);
         self.entries.push(entry);
         match node {
             Node::Scalar => {}
@@ -139,6 +165,11 @@ impl SourceMap {
                 }
             }
         }
+    }
+
+    #[cfg(test)]
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
     }
 
     pub fn entry(&self, index: usize) -> Option<&Entry> {
@@ -190,6 +221,24 @@ impl SourceMap {
     }
 }
 
+fn scalar_len<E: de::Error>(len: usize) -> Result<Node, E> {
+    if len > MAX_SCALAR_BYTES {
+        return Err(E::custom(format!(
+            "{LIMIT_PREFIX}a value is longer than {MAX_SCALAR_BYTES} bytes"
+        )));
+    }
+    Ok(Node::Scalar)
+}
+
+fn key_len<E: de::Error>(len: usize) -> Result<(), E> {
+    if len > MAX_KEY_BYTES {
+        return Err(E::custom(format!(
+            "{LIMIT_PREFIX}a key is longer than {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// A node of the document, with just the structure the map needs.
 #[derive(Debug)]
 enum Node {
@@ -234,11 +283,11 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_char<E>(self, _: char) -> Result<Node, E> {
         Ok(Node::Scalar)
     }
-    fn visit_str<E>(self, _: &str) -> Result<Node, E> {
-        Ok(Node::Scalar)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+        scalar_len(v.len())
     }
-    fn visit_bytes<E>(self, _: &[u8]) -> Result<Node, E> {
-        Ok(Node::Scalar)
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Node, E> {
+        scalar_len(v.len())
     }
     fn visit_unit<E>(self) -> Result<Node, E> {
         Ok(Node::Scalar)
@@ -316,10 +365,12 @@ impl<'de> Visitor<'de> for KeyVisitor {
     fn visit_char<E>(self, v: char) -> Result<KeyText, E> {
         Ok(KeyText(v.to_string()))
     }
-    fn visit_str<E>(self, v: &str) -> Result<KeyText, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyText, E> {
+        key_len(v.len())?;
         Ok(KeyText(v.to_string()))
     }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<KeyText, E> {
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<KeyText, E> {
+        key_len(v.len())?;
         Ok(KeyText(String::from_utf8_lossy(v).into_owned()))
     }
     fn visit_unit<E>(self) -> Result<KeyText, E> {

@@ -1131,6 +1131,12 @@ fn version_must_be_one() {
         }
     }
     assert!(ok("version: 1\nscopes: {}\n").scopes.is_empty());
+    assert!(ok("version: 1\nscopes:\n").scopes.is_empty());
+    assert!(
+        ok("version: 1\nscopes: {}\nidentity:\nrequest: ~\nproviders:\n")
+            .scopes
+            .is_empty()
+    );
 }
 
 #[test]
@@ -1349,4 +1355,68 @@ fn ids_are_unique_and_listed() {
             "docs/policy.md does not list {id}"
         );
     }
+}
+
+#[test]
+fn long_values_and_keys_are_refused() {
+    let long = "x".repeat(9 * 1024);
+    let text = edit(
+        "repository: acme/payments",
+        &format!("    repository: {long}"),
+    );
+    let e = err(&text);
+    assert_eq!(e.id(), "config.too_complex", "{e}");
+    assert_eq!(e.line(), Some(line_of(&text, "repository:")));
+    let key = "k".repeat(300);
+    let text = edit(
+        "repository: acme/payments",
+        &format!("    ? {key}\n    : x"),
+    );
+    assert_eq!(err(&text).id(), "config.too_complex");
+    // An alias multiplying a long value stays within the limits or is refused.
+    let value = "v".repeat(8 * 1024);
+    let mut text = edit(
+        "approvals: { required: 1 }",
+        &format!("    approvals: {{ required: 1 }}\n    environments: [&e {value}"),
+    );
+    text = text.replacen(
+        &format!("&e {value}"),
+        &format!("&e {value}{}]", ", *e".repeat(999)),
+        1,
+    );
+    let e = err(&text);
+    assert!(
+        matches!(e.id(), "config.too_complex" | "config.invalid_value"),
+        "{e}"
+    );
+}
+
+#[test]
+fn absurdly_long_paths_are_cut() {
+    let mut text = String::from("x:\n");
+    for depth in 1..30 {
+        text.push_str(&"  ".repeat(depth));
+        text.push_str(&format!("{}:\n", "k".repeat(200)));
+    }
+    text.push_str(&"  ".repeat(30));
+    text.push_str("leaf: 1\n");
+    let map = match SourceMap::parse(&text, yaml_options(DuplicateKeyPolicy::PassThrough)) {
+        Ok(map) => map,
+        Err(e) => panic!("{e}"),
+    };
+    let longest = map
+        .entries()
+        .iter()
+        .map(|e| e.path.len())
+        .max()
+        .unwrap_or(0);
+    assert!(longest <= 512 + '…'.len_utf8(), "{longest}");
+    let last = map
+        .entries()
+        .last()
+        .map(|e| e.path.clone())
+        .unwrap_or_default();
+    assert!(last.ends_with('…'), "{last}");
+    assert!(map.get(&last).is_none());
+    assert_eq!(map.line("x"), Some(1));
 }
