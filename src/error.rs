@@ -37,6 +37,8 @@ pub enum Error {
     Event(#[from] EventError),
     #[error("policy: {0}")]
     Policy(#[from] PolicyError),
+    #[error("policy: {} problem(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    PolicyErrors(Vec<PolicyError>),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -61,6 +63,7 @@ impl Error {
             | Error::MissingEnv { .. }
             | Error::Event(_)
             | Error::Policy(_)
+            | Error::PolicyErrors(_)
             | Error::Io { .. }
             | Error::NotYetAvailable { .. } => ExitClass::Config,
             Error::Denied(_) => ExitClass::Denied,
@@ -77,7 +80,7 @@ impl Error {
             Error::MissingEnv { .. } => {
                 Some("run inside a GitHub Actions job, or pass the value as a flag".into())
             }
-            Error::Policy(_) => Some(
+            Error::Policy(_) | Error::PolicyErrors(_) => Some(
                 "see docs/policy.md; `prod-access check --policy-file FILE` validates a policy locally"
                     .into(),
             ),

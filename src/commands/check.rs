@@ -20,7 +20,7 @@ use crate::error::{Error, ExitClass};
 use crate::event::{EventOutcome, RequestKeys, parse_event};
 use crate::forge::Evidence;
 use crate::oidc::VerifiedIdentity;
-use crate::policy::{Policy, duration, load_policy};
+use crate::policy::{Policy, duration, load_policy_all_errors};
 use crate::runner::RunnerHints;
 
 /// Largest policy file read from disk (the compiler caps it again).
@@ -67,7 +67,7 @@ pub fn run(
         });
     };
     let text = read_capped(policy_file, MAX_POLICY_FILE)?;
-    let policy = load_policy(&text)?;
+    let policy = load_policy_all_errors(&text).map_err(Error::PolicyErrors)?;
     match &args.scenario {
         None => {
             print_policy(console, policy_file, &policy);

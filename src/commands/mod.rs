@@ -68,10 +68,15 @@ fn not_yet(command: &'static str, why: &'static str) -> Error {
 
 /// Prints an error once, with its help line.
 pub fn report(console: &mut Console, err: &Error) {
-    console.error(&format!("error: {err}"));
+    let message = format!("error: {err}");
+    console.error(&message);
     let mut source = std::error::Error::source(err);
     while let Some(s) = source {
-        console.error(&format!("  caused by: {s}"));
+        let cause = s.to_string();
+        // Variants that wrap an error already show it in their own message.
+        if !message.contains(&cause) {
+            console.error(&format!("  caused by: {cause}"));
+        }
         source = s.source();
     }
     if let Some(help) = err.help() {

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod glob;
 pub mod raw;
 pub mod schema;
+mod source;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-pub use compile::{PolicyError, load_policy};
+pub use compile::{At, PolicyError, load_policy, load_policy_all_errors};
 pub use glob::Glob;
 
 /// Default issuer of GitHub Actions job tokens.
