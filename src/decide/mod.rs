@@ -23,11 +23,11 @@ use crate::oidc::VerifiedIdentity;
 use crate::policy::Policy;
 use crate::runner::RunnerHints;
 
-pub use request::{Request, RequestInputs, resolve_request};
+pub use request::{ReasonSource, Request, RequestInputs, ScopeSource, resolve_request};
 pub use rules::decide;
 
 /// Every requirement a decision can check. The kebab-case id (`as_str`) appears unchanged in
-/// stderr, the step summary, the PR comment and the anchor in `docs/policy.md`.
+/// stderr, the step summary, the PR comment and the anchor in `docs/requirements.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequirementId {
