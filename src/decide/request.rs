@@ -111,6 +111,10 @@ pub fn resolve_request(
         head_sha,
         sender: _,
         mut ambiguous,
+        // SECURITY: a request whose head commit was not read yet carries no reason or scope
+        // from the trailer, so it is denied (`reason-present`) unless the caller parsed the
+        // event again with the head commit's message, as `grant` and `check` do.
+        head_commit_pending: _,
     } = event;
 
     // Scope: every source that names one, in precedence order.
@@ -218,16 +222,7 @@ mod tests {
     use crate::decide::rules::test_support::policy;
 
     fn event(shape: Shape) -> EventRequest {
-        EventRequest {
-            shape,
-            reason: None,
-            scope: None,
-            label: None,
-            pr_number: None,
-            head_sha: None,
-            sender: None,
-            ambiguous: Vec::new(),
-        }
+        EventRequest::new(shape)
     }
 
     fn label_event() -> EventRequest {

@@ -1,9 +1,8 @@
 //! Decision tests: one positive and one negative case per requirement (table), then the
 //! attack-catalogue rows (named `<category>_<number>_...`), then the sentences.
 //!
-//! Tests whose outcome depends on `crate::event::trailers::parse` (being written elsewhere;
-//! a placeholder returns no trailers today) live in `mod needs_trailer_parser` and are
-//! `#[ignore]`d until it lands: run them with `cargo test --lib decide -- --ignored`.
+//! Tests that read trailers with git's rules (`crate::event::trailers::parse`) live in
+//! `mod trailer_rules`.
 
 use std::time::Duration;
 
@@ -247,7 +246,7 @@ fn every_requirement_met_in_baseline_and_unmet_after_one_change() {
 #[test]
 fn the_table_covers_every_requirement() {
     let mut covered: Vec<RequirementId> = rows().iter().map(|r| r.id).collect();
-    // trailer-present: `needs_trailer_parser::trailer_present_met_and_unmet`, plus
+    // trailer-present: `trailer_rules::trailer_present_met_and_unmet`, plus
     // `trailer_present_unmet_without_message` here.
     covered.push(TrailerPresent);
     covered.sort();
@@ -1469,18 +1468,16 @@ fn missing_ids_in_a_user_never_add_an_approval() {
 
 /// Tests that need `crate::event::trailers::parse` (git's rules). Ignored until the parser
 /// lands; run with `cargo test --lib decide -- --ignored`.
-mod needs_trailer_parser {
+mod trailer_rules {
     use super::*;
 
     #[test]
-    #[ignore = "needs event::trailers::parse (trailers branch)"]
     fn trailer_baselines_are_granted() {
         assert_granted(&Scenario::trailer_pr().decide());
         assert_granted(&Scenario::trailer_push().decide());
     }
 
     #[test]
-    #[ignore = "needs event::trailers::parse (trailers branch)"]
     fn trailer_present_met_and_unmet() {
         let d = Scenario::trailer_pr().decide();
         assert_eq!(d.requirement(TrailerPresent).map(|r| r.met), Some(true));
@@ -1523,7 +1520,6 @@ mod needs_trailer_parser {
     }
 
     #[test]
-    #[ignore = "needs event::trailers::parse (trailers branch)"]
     fn trailer_duplicate_names_both_values() {
         let mut s = Scenario::trailer_pr();
         s.evidence.head_commit_message = Some(format!(
@@ -1537,7 +1533,6 @@ mod needs_trailer_parser {
     }
 
     #[test]
-    #[ignore = "needs event::trailers::parse (trailers branch)"]
     fn push_rules_on_a_granted_baseline() {
         let mut s = Scenario::trailer_push();
         s.pr_mut().merged = false;

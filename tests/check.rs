@@ -1,0 +1,184 @@
+//! `prod-access check` through the real binary: policy validation and offline decisions on
+//! the shipped examples, and hostile input that must neither panic nor inject commands.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use harness::{Cli, repo_root};
+use serde_json::{Value, json};
+
+fn example(path: &str) -> String {
+    repo_root().join(path).display().to_string()
+}
+
+fn scenario(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join("examples/scenarios").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Writes a scenario with its event inlined into the run's temp dir.
+fn write_scenario(cli: &Cli, mut s: Value) -> String {
+    if let Some(rel) = s
+        .get("event_file")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    {
+        let ev = std::fs::read_to_string(repo_root().join("examples/scenarios").join(rel)).unwrap();
+        s["event"] = serde_json::from_str(&ev).unwrap();
+        s.as_object_mut().unwrap().remove("event_file");
+    }
+    cli.file("scenario.json", serde_json::to_vec_pretty(&s).unwrap())
+        .display()
+        .to_string()
+}
+
+fn check(s: Value) -> harness::Run {
+    let cli = Cli::new(&["check", "--policy-file", &example("examples/policy.yml")]);
+    let path = write_scenario(&cli, s);
+    cli.arg("--scenario").arg(path).run()
+}
+
+#[test]
+fn shipped_policy_is_valid() {
+    let run = Cli::new(&["check", "--policy-file", &example("examples/policy.yml")]).run();
+    run.expect_code(0);
+    assert!(run.stdout.contains("valid (version 1)"));
+    assert!(run.stdout.contains("scope db-read: postgres credential"));
+}
+
+#[test]
+fn approved_label_request_would_be_granted() {
+    let run = check(scenario("label-approved.json"));
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("NOT verified"),
+        "offline mode must say so"
+    );
+    assert!(
+        run.stdout
+            .contains("decision: WOULD BE GRANTED; scope db-read")
+    );
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
+
+#[test]
+fn stale_approval_is_denied_with_requirement_ids() {
+    let run = check(scenario("label-stale-approval.json"));
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("denied: fresh-approval:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("denied: approvals-count:"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("docs/requirements.md#approvals-count"));
+}
+
+#[test]
+fn json_output_lists_requirements() {
+    let cli = Cli::new(&[
+        "check",
+        "--json",
+        "--policy-file",
+        &example("examples/policy.yml"),
+    ]);
+    let path = write_scenario(&cli, scenario("label-approved.json"));
+    let run = cli.arg("--scenario").arg(path).run();
+    run.expect_code(0);
+    let start = run.stdout.find('{').unwrap();
+    let v: Value = serde_json::from_str(&run.stdout[start..]).unwrap();
+    assert_eq!(v["scope"], "db-read");
+    assert!(v["requirements"].as_array().unwrap().len() > 10);
+}
+
+#[test]
+fn hostile_reason_is_neutralised_on_both_streams() {
+    let mut s = scenario("label-stale-approval.json");
+    let reason = "Prod-Access: INC-1 ::add-mask::x ##[error]y \u{1b}[31m \u{202e}";
+    s["evidence"]["pull_request"]["body"] = json!(format!("fix\n\n{reason}"));
+    s["evidence"]["reviews"][0]["user"]["login"] = json!("::warning::pwn");
+    let run = check(s);
+    run.expect_code(1);
+    run.assert_no_injected_commands(&[]);
+    assert!(!run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'));
+    assert!(!run.stdout.contains('\u{202e}') && !run.stderr.contains('\u{202e}'));
+}
+
+#[test]
+fn no_request_is_skip_by_default_and_fail_on_request() {
+    let mut s = scenario("label-approved.json");
+    s["event_name"] = json!("push");
+    s["event"] = json!({
+        "ref": "refs/heads/main", "before": "0000000000000000000000000000000000000000",
+        "after": "6dcb09b5b57875f334f61aebed695e2e4193db5e", "deleted": false,
+        "head_commit": {"id": "6dcb09b5b57875f334f61aebed695e2e4193db5e", "message": "plain commit"},
+        "commits": [], "repository": {"full_name": "acme/payments"}, "sender": {"login": "alice", "id": 1001}
+    });
+    s.as_object_mut().unwrap().remove("event_file");
+    let run = check(s.clone());
+    run.expect_code(0);
+    assert!(run.stdout.contains("no request in this event"));
+    let cli = Cli::new(&["check", "--policy-file", &example("examples/policy.yml")])
+        .env("INPUT_IF-NO-REQUEST", "fail");
+    let path = write_scenario(&cli, s);
+    cli.arg("--scenario").arg(path).run().expect_code(1);
+}
+
+#[test]
+fn malformed_event_and_scenario_are_config_errors() {
+    for bad_event in [json!("not an object"), json!(null), json!([1, 2])] {
+        let mut s = scenario("label-approved.json");
+        s["event"] = bad_event;
+        s.as_object_mut().unwrap().remove("event_file");
+        check(s).expect_code(2);
+    }
+    let cli = Cli::new(&["check", "--policy-file", &example("examples/policy.yml")]);
+    let p = cli.file("s.json", b"{\"event_name\": \"push\", \"claims\": {\xff}");
+    cli.arg("--scenario")
+        .arg(p.display().to_string())
+        .run()
+        .expect_code(2);
+    let mut s = scenario("label-approved.json");
+    s["event_name"] = json!("issue_comment");
+    let run = check(s);
+    run.expect_code(2);
+    assert!(run.stderr.contains("not supported"));
+}
+
+#[test]
+fn policy_errors_name_key_and_line_and_exit_2() {
+    let cli = Cli::new(&["check", "--policy-file", "p.yml"]);
+    cli.file(
+        "p.yml",
+        "version: 1\nscopes:\n  a:\n    credential: {kind: jwt, audience: x}\n    ttl: 3h\n    max_ttl: 1h\n    approvals: {required: 0}\n",
+    );
+    let run = cli.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("config.ttl_over_max: scopes.a.ttl (line 5)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("config.zero_approvals"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn alias_bomb_policy_is_refused() {
+    let mut y = String::from("version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let prev = format!("*a{}", i - 1);
+        y.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 9].join(", ")));
+    }
+    let cli = Cli::new(&["check", "--policy-file", "p.yml"]);
+    cli.file("p.yml", y);
+    cli.run().expect_code(2);
+}
