@@ -421,17 +421,20 @@ pub fn verify(
         None => return Err(VerifyError::new(K::Audience, "the token has no aud")),
     }
 
-    // 6. Times, in i128 so no sum can wrap.
-    let (now_w, leeway) = (i128::from(now), i128::from(expect.leeway));
+    // 6. Times, in i128 so no sum can wrap. SECURITY: the contract caps the leeway at 60 s
+    // and the lifetime at 1 h; a caller cannot loosen either.
+    let leeway = expect.leeway.clamp(0, DEFAULT_LEEWAY_SECS);
+    let max_lifetime = expect.max_lifetime.clamp(0, DEFAULT_MAX_LIFETIME_SECS);
+    let (now_w, leeway_w) = (i128::from(now), i128::from(leeway));
     let (exp_w, iat_w) = (i128::from(exp), i128::from(iat));
-    if exp_w + leeway < now_w {
+    if exp_w + leeway_w < now_w {
         return Err(VerifyError::new(
             K::Expired,
             format!(
                 "the token expired at {exp}, {} s before this machine's clock ({now}; leeway {} s){}",
                 now_w - exp_w,
-                expect.leeway,
-                if now_w - iat_w <= i128::from(expect.max_lifetime) + leeway {
+                leeway,
+                if now_w - iat_w <= i128::from(max_lifetime) + leeway_w {
                     format!(
                         "; it was issued {} s ago: if it was fetched just now, this machine's clock runs fast",
                         now_w - iat_w
@@ -443,25 +446,25 @@ pub fn verify(
         ));
     }
     if let Some(nbf) = nbf
-        && i128::from(nbf) - leeway > now_w
+        && i128::from(nbf) - leeway_w > now_w
     {
         return Err(VerifyError::new(
             K::NotYetValid,
             format!(
                 "the token is not valid before {nbf}, {} s after this machine's clock ({now}; leeway {} s); {}",
                 i128::from(nbf) - now_w,
-                expect.leeway,
+                leeway,
                 CLOCK_HINT
             ),
         ));
     }
-    if iat_w - leeway > now_w {
+    if iat_w - leeway_w > now_w {
         return Err(VerifyError::new(
             K::Iat,
             format!(
                 "the token was issued at {iat}, {} s after this machine's clock ({now}; leeway {} s); {}",
                 iat_w - now_w,
-                expect.leeway,
+                leeway,
                 CLOCK_HINT
             ),
         ));
@@ -469,13 +472,12 @@ pub fn verify(
     let Some(nbf) = nbf else {
         return Err(VerifyError::new(K::ClaimFormat, "claim `nbf` is missing"));
     };
-    if exp_w <= iat_w || i128::from(nbf) > exp_w || exp_w - iat_w > i128::from(expect.max_lifetime)
-    {
+    if exp_w <= iat_w || i128::from(nbf) > exp_w || exp_w - iat_w > i128::from(max_lifetime) {
         return Err(VerifyError::new(
             K::Lifetime,
             format!(
                 "iat {iat}, nbf {nbf}, exp {exp}: the lifetime must be positive and at most {} s",
-                expect.max_lifetime
+                max_lifetime
             ),
         ));
     }
@@ -825,6 +827,22 @@ mod tests {
     }
 
     #[test]
+    fn a_weak_or_broken_published_key_never_verifies() {
+        let token = signed(&Value::Object(claims()));
+        // A 512-bit modulus, a modulus of one byte, and an exponent of 1 under the real kid.
+        let n512 = URL_SAFE_NO_PAD.encode([0xc5u8; 64]);
+        for (n, e) in [
+            (n512.as_str(), "AQAB"),
+            ("xQ", "AQAB"),
+            (keys().modulus_b64(), "AQ"),
+        ] {
+            let jwks = Jwks::from_rsa_components([(keys().kid(), n, e)]);
+            let err = verify(&token, &jwks, &expect(), NOW).unwrap_err();
+            assert_eq!(err.id(), "identity.signature", "{n:.8} {e}");
+        }
+    }
+
+    #[test]
     fn malformed_tokens_never_panic() {
         let good = signed(&Value::Object(claims()));
         let parts: Vec<&str> = good.split('.').collect();
@@ -1012,6 +1030,23 @@ mod tests {
             id_of(&signed(&with(json!({"nbf": null})))),
             "identity.claim_format"
         );
+    }
+
+    #[test]
+    fn callers_cannot_loosen_leeway_or_lifetime() {
+        let loose = Expectations {
+            leeway: 3600,
+            max_lifetime: 86_400,
+            ..expect()
+        };
+        let t = signed(&with(
+            json!({"exp": NOW - 61, "iat": NOW - 361, "nbf": NOW - 961}),
+        ));
+        let err = verify(&t, &keys().jwks(), &loose, NOW).unwrap_err();
+        assert_eq!(err.id(), "identity.expired");
+        let t = signed(&with(json!({"iat": NOW, "nbf": NOW, "exp": NOW + 7200})));
+        let err = verify(&t, &keys().jwks(), &loose, NOW).unwrap_err();
+        assert_eq!(err.id(), "identity.lifetime");
     }
 
     #[test]
