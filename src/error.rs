@@ -1,6 +1,7 @@
 //! The top-level error and the one place that maps outcomes to exit codes (contract §5).
 
 use crate::event::EventError;
+use crate::oidc::url::UrlError;
 use crate::policy::PolicyError;
 
 /// The exit classes of contract §5.
@@ -54,6 +55,22 @@ pub enum Error {
     Denied(String),
     #[error("upstream: {0}")]
     Upstream(String),
+    /// The job's OIDC token does not verify (`identity.*`): a denial.
+    #[error("{id}: {detail}")]
+    Identity { id: &'static str, detail: String },
+    /// The OIDC issuer, its key set or the runner's token service failed or timed out.
+    #[error("{id}: {detail}")]
+    IdentityUpstream { id: &'static str, detail: String },
+    /// A URL from the configuration or the runner is refused (`config.insecure_url`).
+    #[error("config.insecure_url: {what}: {source}")]
+    InsecureUrl {
+        what: String,
+        #[source]
+        source: UrlError,
+    },
+    /// A configuration error with a stable id.
+    #[error("{id}: {detail}")]
+    Config { id: &'static str, detail: String },
 }
 
 impl Error {
@@ -65,9 +82,22 @@ impl Error {
             | Error::Policy(_)
             | Error::PolicyErrors(_)
             | Error::Io { .. }
-            | Error::NotYetAvailable { .. } => ExitClass::Config,
-            Error::Denied(_) => ExitClass::Denied,
-            Error::Upstream(_) => ExitClass::Upstream,
+            | Error::NotYetAvailable { .. }
+            | Error::InsecureUrl { .. }
+            | Error::Config { .. } => ExitClass::Config,
+            Error::Denied(_) | Error::Identity { .. } => ExitClass::Denied,
+            Error::Upstream(_) | Error::IdentityUpstream { .. } => ExitClass::Upstream,
+        }
+    }
+
+    /// The stable requirement id, where the error has one.
+    pub fn id(&self) -> Option<&'static str> {
+        match self {
+            Error::Identity { id, .. }
+            | Error::IdentityUpstream { id, .. }
+            | Error::Config { id, .. } => Some(id),
+            Error::InsecureUrl { .. } => Some(crate::oidc::url::INSECURE_URL_ID),
+            _ => None,
         }
     }
 
@@ -75,13 +105,29 @@ impl Error {
     pub fn help(&self) -> Option<String> {
         match self {
             Error::MissingEnv { var, .. } if var.starts_with("ACTIONS_ID_TOKEN") => Some(
-                "the job needs `permissions: id-token: write`; fork PRs get no OIDC token".into(),
+                "the job needs permissions: id-token: write; fork PRs get no OIDC token".into(),
             ),
             Error::MissingEnv { .. } => {
                 Some("run inside a GitHub Actions job, or pass the value as a flag".into())
             }
             Error::Policy(_) | Error::PolicyErrors(_) => Some(
                 "see docs/policy.md; `prod-access check --policy-file FILE` validates a policy locally"
+                    .into(),
+            ),
+            Error::InsecureUrl { .. } => Some(
+                "use https (plain http only to 127.0.0.1, ::1 or localhost), without user:password@ or a #fragment"
+                    .into(),
+            ),
+            Error::Identity { id, .. } if *id == "identity.kid_unknown" => Some(
+                "the token names a key the issuer does not publish: check the policy's identity.issuer"
+                    .into(),
+            ),
+            Error::Identity { id, .. } if id.starts_with("identity.") => Some(
+                "the job's OIDC token was refused; see docs for the identity requirement named above"
+                    .into(),
+            ),
+            Error::IdentityUpstream { .. } => Some(
+                "the OIDC issuer or the runner's token service failed; nothing was granted, re-run the job"
                     .into(),
             ),
             Error::Event(EventError::UnsupportedEvent(_)) => Some(

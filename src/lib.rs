@@ -23,6 +23,7 @@
 //! | [`decide`] | the pure decision core: requirements met or unmet |
 //! | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
 //! | [`commands`] | orchestration of each subcommand |
+//! | [`sim`] | loopback simulators (OIDC issuer) shared by `demo` and the tests |
 //!
 //! The decision core ([`event`], [`policy`], [`decide`], [`emit::escape`]) is synchronous and
 //! does no I/O; async lives only at the network edge.
@@ -38,3 +39,4 @@ pub mod oidc;
 pub mod policy;
 pub mod runner;
 pub mod secret;
+pub mod sim;

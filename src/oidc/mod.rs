@@ -2,8 +2,148 @@
 //!
 //! [`VerifiedIdentity`] is the only source of trusted facts (repository, actor, event, ref,
 //! sha, run, environment, workflow). It is built only from a token whose signature, issuer,
-//! audience and times were verified; fetching and verifying the token arrives with the grant
-//! flow. The decision core reads it; nothing reads the same facts from the environment.
+//! audience and times were verified. The decision core reads it; nothing reads the same
+//! facts from the environment.
+//!
+//! | module | role |
+//! | --- | --- |
+//! | [`url`] | syntax checks on every URL before any request (`config.insecure_url`) |
+//! | [`verify`] | pure, strict verification of a token against a key set (`identity.*`) |
+//! | [`fetch`] | the job token, discovery, the key set (capped, no redirects), one refetch |
+//!
+//! [`verified_identity`] ties them together for `grant` and `check`:
+//!
+//! ```text
+//! ACTIONS_ID_TOKEN_REQUEST_{URL,TOKEN} -> GET url&audience=A (Bearer)  -> {"value": jwt}
+//! policy issuer -> {issuer}/.well-known/openid-configuration -> jwks_uri (same origin) -> JWKS
+//! verify(jwt, JWKS, {issuer, audience, 60 s, 1 h}, now) -> VerifiedIdentity
+//! ```
+//!
+//! Exit classes (contract §5): a missing runner variable or a bad URL is 2; an issuer, key
+//! set or token service that cannot be reached is 3; a token that does not verify is 1.
+
+pub mod fetch;
+pub mod url;
+pub mod verify;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, ExitClass};
+use crate::secret::Secret;
+
+pub use fetch::{
+    FetchConfig, FetchError, FetchErrorKind, JwksCache, OidcClient, OidcError, verify_with_refetch,
+};
+pub use verify::{Expectations, Jwks, VerifyError, VerifyErrorKind};
+
+/// The runner variable naming the token endpoint.
+pub const REQUEST_URL_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
+/// The runner variable holding the bearer token for the token endpoint.
+pub const REQUEST_TOKEN_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
+
+/// Fetches the job's OIDC token for `audience` and verifies it against `issuer`'s keys.
+///
+/// `env` is the variable lookup (the process environment in production). Before any network
+/// call: the two runner variables must be set and non-empty (else exit 2 with the
+/// `id-token: write` hint), `audience` must be non-empty, and both URLs must pass
+/// [`url::check_url`].
+pub async fn verified_identity(
+    env: &dyn Fn(&str) -> Option<String>,
+    issuer: &str,
+    audience: &str,
+) -> Result<VerifiedIdentity, Error> {
+    let inputs = IdentityInputs::from_env(env, issuer, audience)?;
+    let client = OidcClient::new(FetchConfig::default()).map_err(OidcError::from)?;
+    verified_identity_with(&client, JwksCache::global(), inputs, &unix_now).await
+}
+
+/// The checked inputs of [`verified_identity`].
+#[derive(Debug)]
+pub struct IdentityInputs {
+    pub request_url: String,
+    pub request_token: Secret,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl IdentityInputs {
+    /// Reads the runner variables and checks every input, with no network access.
+    pub fn from_env(
+        env: &dyn Fn(&str) -> Option<String>,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, Error> {
+        let what = "the job's OIDC token";
+        // SECURITY: fail before any request; a fork PR or a job without `id-token: write`
+        // has no token and must not fall back to anything else.
+        let Some(request_url) = env(REQUEST_URL_VAR).filter(|v| !v.is_empty()) else {
+            return Err(Error::MissingEnv {
+                what,
+                var: REQUEST_URL_VAR,
+            });
+        };
+        let Some(request_token) = env(REQUEST_TOKEN_VAR).filter(|v| !v.is_empty()) else {
+            return Err(Error::MissingEnv {
+                what,
+                var: REQUEST_TOKEN_VAR,
+            });
+        };
+        if audience.is_empty() {
+            return Err(Error::Usage(
+                "the OIDC audience is empty; set `audience` or the policy's identity.audience"
+                    .into(),
+            ));
+        }
+        url::check_issuer(issuer).map_err(|e| Error::InsecureUrl {
+            what: "OIDC issuer".into(),
+            source: e,
+        })?;
+        url::check_url(&request_url).map_err(|e| Error::InsecureUrl {
+            what: REQUEST_URL_VAR.into(),
+            source: e,
+        })?;
+        Ok(Self {
+            request_url,
+            request_token: Secret::new(request_token),
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+        })
+    }
+}
+
+/// [`verified_identity`] with an explicit client, cache and clock (Unix seconds).
+pub async fn verified_identity_with(
+    client: &OidcClient,
+    cache: &JwksCache,
+    inputs: IdentityInputs,
+    now: &dyn Fn() -> i64,
+) -> Result<VerifiedIdentity, Error> {
+    let token = client
+        .request_job_token(&inputs.request_url, &inputs.request_token, &inputs.audience)
+        .await
+        .map_err(OidcError::from)?;
+    let expect = Expectations::new(inputs.issuer, inputs.audience);
+    Ok(verify_with_refetch(client, cache, &token, &expect, now()).await?)
+}
+
+impl From<OidcError> for Error {
+    fn from(e: OidcError) -> Self {
+        let (id, detail) = (e.id(), e.detail().to_string());
+        match e.exit_class() {
+            ExitClass::Denied | ExitClass::Ok => Error::Identity { id, detail },
+            ExitClass::Upstream => Error::IdentityUpstream { id, detail },
+            ExitClass::Config => Error::Config { id, detail },
+        }
+    }
+}
+
+/// Seconds since the Unix epoch on this machine's clock.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
