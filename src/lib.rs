@@ -19,6 +19,7 @@
 //! | [`event`] | the three request shapes from the event payload; git's trailer rules |
 //! | [`oidc`] | the verified job identity |
 //! | [`forge`] | forge-neutral facts (and later the GitHub client) |
+//! | [`http`] | the one HTTP client builder: pinned roots, no redirects |
 //! | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
 //! | [`decide`] | the pure decision core: requirements met or unmet |
 //! | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
@@ -35,6 +36,7 @@ pub mod emit;
 pub mod error;
 pub mod event;
 pub mod forge;
+pub mod http;
 pub mod oidc;
 pub mod policy;
 pub mod runner;

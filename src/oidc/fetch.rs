@@ -190,19 +190,14 @@ pub struct OidcClient {
 
 impl OidcClient {
     pub fn new(config: FetchConfig) -> Result<Self, FetchError> {
-        let http = reqwest::Client::builder()
-            // SECURITY: a redirect could carry the bearer token elsewhere or swap the key set.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("prod-access/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                FetchError::new(
-                    FetchErrorKind::Client,
-                    format!("cannot build the HTTP client: {}", chain(e)),
-                )
-            })?;
+        // SECURITY: pinned roots, no redirects (a redirect could carry the bearer token
+        // elsewhere or swap the key set); see `crate::http`.
+        let http = crate::http::client(config.timeout, config.connect_timeout).map_err(|e| {
+            FetchError::new(
+                FetchErrorKind::Client,
+                format!("cannot build the HTTP client: {}", chain(e)),
+            )
+        })?;
         Ok(Self { http, config })
     }
 
