@@ -42,3 +42,4 @@ pub mod policy;
 pub mod runner;
 pub mod secret;
 pub mod sim;
+pub mod strict_json;

@@ -7,9 +7,6 @@
 //! Conventions: an optional field that is absent or `null` is `None`; a field of the wrong
 //! type is always an error, never `None`.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::EventError;
@@ -22,84 +19,7 @@ use crate::forge::UserRef;
 /// to us and another to the next reader. GitHub never sends duplicates, so we refuse
 /// them. serde_json's recursion limit (128) stops deep nesting before the stack does.
 pub(crate) fn parse_strict(payload: &[u8]) -> Result<Value, EventError> {
-    let mut de = serde_json::Deserializer::from_slice(payload);
-    let StrictValue(value) =
-        StrictValue::deserialize(&mut de).map_err(|e| EventError::Json(e.to_string()))?;
-    de.end().map_err(|e| EventError::Json(e.to_string()))?;
-    Ok(value)
-}
-
-struct StrictValue(Value);
-
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        // JSON has no NaN or infinity, so `from_f64` always succeeds here; `Null` is the
-        // harmless answer if it ever did not.
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(StrictValue(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                // The key itself is untrusted text: not echoed (serde adds line and column).
-                return Err(de::Error::custom("duplicate object key"));
-            }
-            let StrictValue(v) = map.next_value()?;
-            out.insert(key, v);
-        }
-        Ok(Value::Object(out))
-    }
+    crate::strict_json::parse(payload).map_err(|e| EventError::Json(e.to_string()))
 }
 
 /// `parent.key`, or `key` at the top level.

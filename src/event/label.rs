@@ -19,7 +19,7 @@
 use serde_json::Value;
 
 use super::json::{self, opt_str, opt_user, req_object, req_pr_number, req_sha, req_str};
-use super::trailers::{self, Trailer};
+use super::trailers;
 use super::{EventError, EventOutcome, EventRequest, KeyValues, RequestKeys, Shape, key_matches};
 
 /// Parses a `pull_request` / `pull_request_target` payload (see the module docs).
@@ -27,16 +27,6 @@ pub fn parse_pull_request(
     v: &Value,
     keys: &RequestKeys,
     head_commit_message: Option<&str>,
-) -> Result<EventOutcome, EventError> {
-    parse_pull_request_with(v, keys, head_commit_message, trailers::parse)
-}
-
-/// [`parse_pull_request`] with the trailer parser passed in (unit tests).
-pub(crate) fn parse_pull_request_with(
-    v: &Value,
-    keys: &RequestKeys,
-    head_commit_message: Option<&str>,
-    parse_trailers: fn(&str) -> Vec<Trailer>,
 ) -> Result<EventOutcome, EventError> {
     let root = json::root(v)?;
     let action = req_str(root, "", "action")?;
@@ -97,7 +87,7 @@ pub(crate) fn parse_pull_request_with(
         req.head_commit_pending = true;
         return Ok(EventOutcome::Request(req));
     };
-    let found = KeyValues::from_trailers(&parse_trailers(message), keys);
+    let found = KeyValues::from_trailers(&trailers::parse(message), keys);
     if !found.present() {
         return Ok(EventOutcome::NoRequest {
             why: format!(
@@ -172,19 +162,6 @@ mod tests {
         }
     }
 
-    /// A trailer parser good enough for these tests: `Key: value` lines of the last
-    /// paragraph. The real one (git's rules) is tested in `trailers.rs`.
-    fn last_paragraph_trailers(message: &str) -> Vec<Trailer> {
-        let para = message.trim_end().rsplit("\n\n").next().unwrap_or("");
-        para.lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| Trailer {
-                key: k.trim().into(),
-                value: v.trim().into(),
-            })
-            .collect()
-    }
-
     fn payload(action: &str, label: Option<&str>, body: Option<&str>) -> Value {
         let mut v = json!({
             "action": action,
@@ -203,7 +180,7 @@ mod tests {
     }
 
     fn parse(v: &Value, msg: Option<&str>) -> Result<EventOutcome, EventError> {
-        parse_pull_request_with(v, &keys(), msg, last_paragraph_trailers)
+        parse_pull_request(v, &keys(), msg)
     }
 
     fn request(out: Result<EventOutcome, EventError>) -> EventRequest {
@@ -258,8 +235,7 @@ mod tests {
             }
         }
         let v = payload("labeled", Some("prod-access"), None);
-        let none =
-            parse_pull_request_with(&v, &RequestKeys::default(), None, last_paragraph_trailers);
+        let none = parse_pull_request(&v, &RequestKeys::default(), None);
         assert!(matches!(none, Ok(EventOutcome::NoRequest { .. })));
     }
 

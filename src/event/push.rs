@@ -16,20 +16,11 @@
 use serde_json::Value;
 
 use super::json::{self, opt_bool, opt_object, opt_str, opt_user, req_sha, req_str};
-use super::trailers::{self, Trailer};
+use super::trailers;
 use super::{EventError, EventOutcome, EventRequest, KeyValues, RequestKeys, Shape};
 
 /// Parses a `push` payload (see the module docs).
 pub fn parse_push(v: &Value, keys: &RequestKeys) -> Result<EventOutcome, EventError> {
-    parse_push_with(v, keys, trailers::parse)
-}
-
-/// [`parse_push`] with the trailer parser passed in (unit tests).
-pub(crate) fn parse_push_with(
-    v: &Value,
-    keys: &RequestKeys,
-    parse_trailers: fn(&str) -> Vec<Trailer>,
-) -> Result<EventOutcome, EventError> {
     let root = json::root(v)?;
     if opt_bool(root, "", "deleted")? == Some(true) {
         return Ok(EventOutcome::NoRequest {
@@ -54,7 +45,7 @@ pub(crate) fn parse_push_with(
     }
     let sender = opt_user(root, "", "sender")?;
 
-    let found = KeyValues::from_trailers(&parse_trailers(message), keys);
+    let found = KeyValues::from_trailers(&trailers::parse(message), keys);
     if !found.present() {
         return Ok(EventOutcome::NoRequest {
             why: format!(
@@ -81,19 +72,6 @@ mod tests {
     const HEAD: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
     const OLDER: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
 
-    /// `Key: value` lines of the last paragraph: enough to test this module's logic. The
-    /// real parser (git's rules) is tested in `trailers.rs` and in `tests/`.
-    fn last_paragraph_trailers(message: &str) -> Vec<Trailer> {
-        let para = message.trim_end().rsplit("\n\n").next().unwrap_or("");
-        para.lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| Trailer {
-                key: k.trim().into(),
-                value: v.trim().into(),
-            })
-            .collect()
-    }
-
     fn push(head_message: &str, older_message: &str) -> Value {
         json!({
             "ref": "refs/heads/main",
@@ -110,7 +88,7 @@ mod tests {
     }
 
     fn parse(v: &Value) -> Result<EventOutcome, EventError> {
-        parse_push_with(v, &RequestKeys::default(), last_paragraph_trailers)
+        parse_push(v, &RequestKeys::default())
     }
 
     #[test]
