@@ -27,21 +27,9 @@ use crate::secret::Secret;
 pub const TOKEN_ENV: &str = "PROD_ACCESS_TOKEN";
 /// Longest `reason` claim, in characters.
 pub const MAX_REASON_CHARS: usize = 1024;
-/// Claims prod-access sets on every token; a scope's `claims` may not name any of them.
-pub const SET_CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "nbf",
-    "iat",
-    "jti",
-    "scope",
-    "reason",
-    "approvers",
-    "repository",
-    "run_url",
-];
+/// Claims prod-access sets on every token; a scope's `claims` may not name any of them (the
+/// policy compiler refuses them too: one list).
+pub const SET_CLAIMS: &[&str] = crate::policy::compile::JWT_RESERVED_CLAIMS;
 
 /// The `jwt` provider: an issuer name and its loaded signing key.
 #[derive(Debug)]
@@ -355,6 +343,17 @@ mod tests {
             let err = iss.mint(&f.ctx()).await.unwrap_err();
             assert_eq!(err.id(), "config.jwt_reserved_claim", "{name}");
             assert_eq!(err.exit_class().code(), 2);
+        }
+    }
+
+    #[test]
+    fn the_policy_compiler_refuses_the_same_claims() {
+        for name in SET_CLAIMS {
+            let yaml = format!(
+                "version: 1\nscopes:\n  api:\n    credential: {{ kind: jwt, audience: a, claims: {{ {name}: x }} }}\n    ttl: 10m\n    approvals: {{ required: 1 }}\nproviders:\n  jwt: {{ issuer: https://i.example, key_env: K }}\n"
+            );
+            let err = crate::policy::load_policy(&yaml).unwrap_err();
+            assert_eq!(err.id(), "config.jwt_reserved_claim", "{name}");
         }
     }
 

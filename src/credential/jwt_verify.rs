@@ -490,3 +490,159 @@ fn quote(v: &Value) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::jwt_keys::{SigningKey, jwks_document};
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+    const AUD: &str = "payments-api";
+    const ISS: &str = "https://prod-access.acme.dev";
+
+    fn claims(edits: Value) -> Map<String, Value> {
+        let mut c = json!({
+            "iss": ISS, "sub": "octocat", "aud": AUD,
+            "iat": NOW, "nbf": NOW, "exp": NOW + 600, "jti": "g",
+        })
+        .as_object()
+        .cloned()
+        .unwrap();
+        for (k, v) in edits.as_object().unwrap() {
+            if v.is_null() {
+                c.remove(k);
+            } else {
+                c.insert(k.clone(), v.clone());
+            }
+        }
+        c
+    }
+
+    fn check(edits: Value, now: i64) -> Result<Map<String, Value>, TokenError> {
+        let (key, _) = SigningKey::generate(KeyAlg::Ed25519).unwrap();
+        let token = key.sign_jwt(&claims(edits)).unwrap();
+        let set = PublicKeySet::parse(
+            jwks_document(std::slice::from_ref(key.public_jwk()))
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        verify_token(
+            token.expose(),
+            &set,
+            &TokenExpectations::new(AUD, Some(ISS.into())),
+            now,
+        )
+    }
+
+    fn id(edits: Value, now: i64) -> &'static str {
+        check(edits, now).unwrap_err().id
+    }
+
+    #[test]
+    fn a_valid_token_passes_within_the_leeway() {
+        assert!(check(json!({}), NOW).is_ok());
+        assert!(check(json!({}), NOW + 600 + 60).is_ok());
+        assert!(check(json!({}), NOW - 60).is_ok());
+    }
+
+    #[test]
+    fn times_are_checked_with_at_most_60_s_of_leeway() {
+        assert_eq!(id(json!({}), NOW + 600 + 61), "jwt.expired");
+        assert_eq!(
+            id(json!({ "iat": NOW - 100 }), NOW - 61),
+            "jwt.not_yet_valid"
+        );
+        assert_eq!(id(json!({ "nbf": NOW - 100 }), NOW - 61), "jwt.iat");
+        assert_eq!(id(json!({ "nbf": NOW + 600 }), NOW + 600), "jwt.lifetime");
+        assert_eq!(id(json!({ "iat": NOW + 1 }), NOW + 1), "jwt.lifetime");
+        assert_eq!(
+            id(json!({ "exp": NOW + MAX_LIFETIME_SECS + 1 }), NOW),
+            "jwt.lifetime"
+        );
+    }
+
+    #[test]
+    fn claims_are_typed() {
+        for (edit, want) in [
+            (json!({ "exp": "9999999999" }), "jwt.claim_format"),
+            (json!({ "exp": 1.8e9 }), "jwt.claim_format"),
+            (json!({ "exp": -1 }), "jwt.claim_format"),
+            (json!({ "exp": null }), "jwt.claim_format"),
+            (json!({ "nbf": null }), "jwt.claim_format"),
+            (json!({ "iat": null }), "jwt.claim_format"),
+            (json!({ "aud": [AUD] }), "jwt.audience"),
+            (json!({ "aud": null }), "jwt.audience"),
+            (json!({ "aud": "payments-api " }), "jwt.audience"),
+            (json!({ "iss": null }), "jwt.issuer"),
+            (json!({ "iss": [ISS] }), "jwt.issuer"),
+        ] {
+            assert_eq!(id(edit.clone(), NOW), want, "{edit}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_payload_key_is_refused() {
+        // Hand-made payload with two `aud`: which one would a service read?
+        let (key, _) = SigningKey::generate(KeyAlg::P256).unwrap();
+        let header = URL_SAFE_NO_PAD
+            .encode(json!({ "alg": "ES256", "typ": "JWT", "kid": key.kid() }).to_string());
+        let payload = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"aud":"other","aud":"{AUD}","iss":"{ISS}","iat":{NOW},"nbf":{NOW},"exp":{}}}"#,
+            NOW + 60
+        ));
+        let input = format!("{header}.{payload}");
+        let sig = URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap());
+        let set = PublicKeySet::parse(
+            jwks_document(std::slice::from_ref(key.public_jwk()))
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        let err = verify_token(
+            &format!("{input}.{sig}"),
+            &set,
+            &TokenExpectations::new(AUD, None),
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(err.id, "jwt.malformed");
+    }
+
+    #[test]
+    fn the_leeway_cannot_be_loosened() {
+        let (key, _) = SigningKey::generate(KeyAlg::Ed25519).unwrap();
+        let token = key.sign_jwt(&claims(json!({}))).unwrap();
+        let set = PublicKeySet::parse(
+            jwks_document(std::slice::from_ref(key.public_jwk()))
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        let mut expect = TokenExpectations::new(AUD, None);
+        expect.leeway = 3600;
+        let err = verify_token(token.expose(), &set, &expect, NOW + 600 + 61).unwrap_err();
+        assert_eq!(err.id, "jwt.expired");
+    }
+
+    #[test]
+    fn keys_of_other_types_are_skipped() {
+        let set = PublicKeySet::parse(
+            json!({ "keys": [
+                { "kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "r" },
+                { "kty": "EC", "crv": "P-384", "x": "AA", "y": "AA", "kid": "p384" },
+                { "kty": "OKP", "crv": "Ed25519", "x": "short", "kid": "bad-x" },
+                { "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode([1u8; 32]), "kid": "enc", "use": "enc" },
+                { "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode([1u8; 32]), "kid": "wrong-alg", "alg": "ES256" },
+                { "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode([1u8; 32]) },
+                { "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode([1u8; 32]), "kid": "ok" },
+            ]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["ok"]);
+    }
+}
