@@ -358,6 +358,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn exp_is_now_plus_ttl_and_bad_ttls_are_refused() {
+        let (iss, _) = issuer(KeyAlg::Ed25519);
+        let f = Fixture::new(json!({}));
+        for secs in [1, 900, 3600, 86_400] {
+            let ctx = GrantContext {
+                ttl: Duration::from_secs(secs),
+                ..f.ctx()
+            };
+            let m = iss.mint(&ctx).await.unwrap();
+            let c = payload(m.env[0].1.expose());
+            assert_eq!(c["exp"].as_i64().unwrap(), NOW + secs as i64);
+            assert_eq!(m.expires_at.timestamp(), NOW + secs as i64);
+        }
+        for ttl in [
+            Duration::ZERO,
+            Duration::from_millis(999),
+            Duration::from_secs(86_401),
+        ] {
+            let ctx = GrantContext { ttl, ..f.ctx() };
+            let err = iss.mint(&ctx).await.unwrap_err();
+            assert_eq!(err.id(), "credential.ttl_invalid");
+        }
+    }
+
+    #[tokio::test]
     async fn reason_is_truncated() {
         let (iss, _) = issuer(KeyAlg::Ed25519);
         let mut f = Fixture::new(json!({}));

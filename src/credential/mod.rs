@@ -190,20 +190,29 @@ pub struct GrantContext<'a> {
 }
 
 impl GrantContext<'_> {
-    /// `now + ttl`, or a config error when the sum does not fit a date.
+    /// Longest lifetime any credential gets (the policy's own cap on `ttl`).
+    pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+    /// `now + ttl`. SECURITY: a zero ttl, one above [`Self::MAX_TTL`] or one that does not
+    /// give a date is a config error, never clamped.
     pub fn expires_at(&self) -> Result<DateTime<Utc>, CredentialError> {
+        let bad = || {
+            CredentialError::config(
+                "credential.ttl_invalid",
+                format!(
+                    "a ttl of {} s is not between 1 s and {} s",
+                    self.ttl.as_secs(),
+                    Self::MAX_TTL.as_secs()
+                ),
+            )
+        };
+        if self.ttl < Duration::from_secs(1) || self.ttl > Self::MAX_TTL {
+            return Err(bad());
+        }
         chrono::Duration::from_std(self.ttl)
             .ok()
             .and_then(|ttl| self.now.checked_add_signed(ttl))
-            .ok_or_else(|| {
-                CredentialError::config(
-                    "credential.ttl_invalid",
-                    format!(
-                        "a ttl of {} s does not give an expiry date",
-                        self.ttl.as_secs()
-                    ),
-                )
-            })
+            .ok_or_else(bad)
     }
 }
 
