@@ -77,6 +77,10 @@ fn scope() -> Scope {
 
 /// A token minted by the provider, with the grant clock at `now` and a ttl of 10 minutes.
 fn mint(key: &Key, now: DateTime<Utc>) -> String {
+    mint_with_reason(key, now, "INC-7 ledger repair")
+}
+
+fn mint_with_reason(key: &Key, now: DateTime<Utc>, reason: &str) -> String {
     let provider = JwtProvider {
         issuer: ISS.into(),
         key_env: "PROD_ACCESS_JWT_KEY".into(),
@@ -93,7 +97,7 @@ fn mint(key: &Key, now: DateTime<Utc>) -> String {
         grant_id: &id,
         scope: &scope,
         requester: "octocat",
-        reason: "INC-7 ledger repair",
+        reason,
         approvers: &approvers,
         repository: "acme/payments",
         run_url: "https://github.com/acme/payments/actions/runs/7",
@@ -373,6 +377,16 @@ fn verify_accepts_a_fresh_token_minted_by_the_provider() {
 }
 
 #[test]
+fn verify_prints_untrusted_claims_without_workflow_commands() {
+    let key = keygen("ed25519");
+    let reason = "fix\n::add-mask::x\n::set-output name=granted::true ##[error]boom %0A";
+    let token = mint_with_reason(&key, Utc::now(), reason);
+    let run = verify(&token, &key);
+    run.expect_code(0);
+    run.assert_no_injected_commands(&[]);
+}
+
+#[test]
 fn verify_accepts_tokens_of_both_key_types_from_one_jwks() {
     let (ed, ec) = (keygen("ed25519"), keygen("p256"));
     let both = json!({ "keys": [ed.jwk, ec.jwk] }).to_string();
@@ -572,6 +586,10 @@ fn verify_refuses_a_bad_jwks_as_a_config_error() {
         "not json".to_string(),
         r#"{"keys": []}"#.to_string(),
         r#"{"nokeys": true}"#.to_string(),
+        // A small-order Ed25519 key (the identity), which would accept a forged signature.
+        json!({ "keys": [ { "kty": "OKP", "crv": "Ed25519", "kid": key.kid,
+            "x": URL_SAFE_NO_PAD.encode({ let mut i = [0u8; 32]; i[0] = 1; i }) } ] })
+        .to_string(),
         // Private key material published by mistake.
         json!({ "keys": [ { "kty": "OKP", "crv": "Ed25519", "x": key.jwk["x"], "d": "AAAA", "kid": key.kid } ] }).to_string(),
         // The same kid twice.

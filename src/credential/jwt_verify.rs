@@ -86,6 +86,13 @@ impl PublicKeySet {
                 );
             }
             match VerifyKey::from_object(obj) {
+                Some(k) if k.is_weak() => {
+                    return Err(format!(
+                        "the JWKS key {} is a small-order Ed25519 point, which accepts forged \
+                         signatures: the key set is broken or tampered with",
+                        quote(&Value::String(k.kid))
+                    ));
+                }
                 Some(k) => {
                     if !kids.insert(k.kid.clone()) {
                         return Err(format!(
@@ -157,6 +164,19 @@ impl VerifyKey {
         })
     }
 
+    /// SECURITY: an Ed25519 public key of small order (or a non-canonical encoding) makes
+    /// aws-lc accept a trivial signature for any message (`R` = identity, `S` = 0: checked
+    /// in the tests). P-256 points off the curve are refused by aws-lc itself.
+    fn is_weak(&self) -> bool {
+        if self.alg != KeyAlg::Ed25519 {
+            return false;
+        }
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(&self.x) else {
+            return true;
+        };
+        ed25519_small_order_or_noncanonical(&bytes)
+    }
+
     fn decoding_key(&self) -> Option<DecodingKey> {
         match (&self.alg, &self.y) {
             (KeyAlg::Ed25519, _) => DecodingKey::from_ed_components(&self.x).ok(),
@@ -164,6 +184,48 @@ impl VerifyKey {
             (KeyAlg::P256, None) => None,
         }
     }
+}
+
+/// The canonical `y` encodings (sign bit clear) of the eight small-order points of
+/// edwards25519: orders 1, 2, 4 and 8 (libsodium's blocklist, recomputed from the curve).
+const ED25519_SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    // y = 1: the identity (order 1).
+    [
+        0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0,
+    ],
+    // y = -1 (order 2).
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // y = 0 (order 4).
+    [0; 32],
+    // Order 8.
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    // Order 8.
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+];
+
+/// A 32-byte Ed25519 public key that is a small-order point, whatever its sign bit, or whose
+/// `y` is not reduced (`y >= p = 2^255 - 19`).
+fn ed25519_small_order_or_noncanonical(key: &[u8]) -> bool {
+    let Ok(key) = <[u8; 32]>::try_from(key) else {
+        return true;
+    };
+    let mut y = key;
+    y[31] &= 0x7f;
+    let noncanonical = y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed;
+    noncanonical || ED25519_SMALL_ORDER_Y.contains(&y)
 }
 
 /// What a token must say.
@@ -625,6 +687,45 @@ mod tests {
         expect.leeway = 3600;
         let err = verify_token(token.expose(), &set, &expect, NOW + 600 + 61).unwrap_err();
         assert_eq!(err.id, "jwt.expired");
+    }
+
+    #[test]
+    fn small_order_ed25519_keys_are_refused() {
+        use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
+        // Why: with a small-order key, R = identity and S = 0 verifies for some message
+        // among a few, so a key set holding one would accept forged tokens.
+        let mut trivial = [0u8; 64];
+        trivial[0] = 1;
+        for y in ED25519_SMALL_ORDER_Y {
+            for sign in [0u8, 0x80] {
+                let mut key = y;
+                key[31] |= sign;
+                let forged = (0..64u8).any(|i| {
+                    UnparsedPublicKey::new(&ED25519, &key)
+                        .verify(&[i], &trivial)
+                        .is_ok()
+                });
+                // Sign bit set on x = 0 points is non-canonical; aws-lc may reject those.
+                if sign == 0 {
+                    assert!(forged, "{key:02x?} is not a small-order point");
+                }
+                assert!(ed25519_small_order_or_noncanonical(&key));
+                let doc = json!({ "keys": [{
+                    "kty": "OKP", "crv": "Ed25519", "kid": "weak",
+                    "x": URL_SAFE_NO_PAD.encode(key),
+                }]});
+                let err = PublicKeySet::parse(doc.to_string().as_bytes()).unwrap_err();
+                assert!(err.contains("small-order"), "{err}");
+            }
+        }
+        let mut p_plus_1 = [0xff; 32];
+        p_plus_1[0] = 0xee;
+        p_plus_1[31] = 0x7f;
+        assert!(ed25519_small_order_or_noncanonical(&p_plus_1));
+        // A real key is not weak.
+        let (key, _) = SigningKey::generate(KeyAlg::Ed25519).unwrap();
+        let x = URL_SAFE_NO_PAD.decode(&key.public_jwk().x).unwrap();
+        assert!(!ed25519_small_order_or_noncanonical(&x));
     }
 
     #[test]
