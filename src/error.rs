@@ -1,5 +1,6 @@
 //! The top-level error and the one place that maps outcomes to exit codes (contract §5).
 
+use crate::credential::CredentialError;
 use crate::event::EventError;
 use crate::oidc::url::UrlError;
 use crate::policy::PolicyError;
@@ -71,6 +72,12 @@ pub enum Error {
     /// A configuration error with a stable id.
     #[error("{id}: {detail}")]
     Config { id: &'static str, detail: String },
+    /// A credential could not be minted, revoked or swept (exit 2 or 3 by its kind).
+    #[error("{0}")]
+    Credential(#[from] CredentialError),
+    /// A `jwt` credential given to `prod-access verify` does not verify (`jwt.*`): exit 1.
+    #[error("{id}: {detail}")]
+    TokenRefused { id: &'static str, detail: String },
 }
 
 impl Error {
@@ -85,7 +92,10 @@ impl Error {
             | Error::NotYetAvailable { .. }
             | Error::InsecureUrl { .. }
             | Error::Config { .. } => ExitClass::Config,
-            Error::Denied(_) | Error::Identity { .. } => ExitClass::Denied,
+            Error::Denied(_) | Error::Identity { .. } | Error::TokenRefused { .. } => {
+                ExitClass::Denied
+            }
+            Error::Credential(e) => e.exit_class(),
             Error::Upstream(_) | Error::IdentityUpstream { .. } => ExitClass::Upstream,
         }
     }
@@ -95,7 +105,9 @@ impl Error {
         match self {
             Error::Identity { id, .. }
             | Error::IdentityUpstream { id, .. }
-            | Error::Config { id, .. } => Some(id),
+            | Error::Config { id, .. }
+            | Error::TokenRefused { id, .. } => Some(id),
+            Error::Credential(e) => Some(e.id()),
             Error::InsecureUrl { .. } => Some(crate::oidc::url::INSECURE_URL_ID),
             _ => None,
         }
@@ -129,6 +141,14 @@ impl Error {
             Error::IdentityUpstream { .. } => Some(
                 "the OIDC issuer or the runner's token service failed; nothing was granted, re-run the job"
                     .into(),
+            ),
+            Error::Credential(CredentialError::Config { id, .. })
+                if id.starts_with("config.jwt_key") =>
+            {
+                Some("make a key with `prod-access keygen --out FILE` and store the file's content in the secret the provider's key_env names".into())
+            }
+            Error::TokenRefused { id, .. } if *id == "jwt.kid_unknown" => Some(
+                "the token's kid is not in this JWKS: publish the output of `prod-access jwks` for the key that signs".into(),
             ),
             Error::Event(EventError::UnsupportedEvent(_)) => Some(
                 "trigger the job on pull_request_target, pull_request, push or workflow_dispatch".into(),

@@ -22,6 +22,7 @@
 //! | [`http`] | the one HTTP client builder: pinned roots, no redirects |
 //! | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
 //! | [`decide`] | the pure decision core: requirements met or unmet |
+//! | [`credential`] | trait `Provider` (mint, revoke, sweep); one file per kind (`jwt`) |
 //! | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
 //! | [`commands`] | orchestration of each subcommand |
 //! | [`sim`] | loopback simulators (OIDC issuer) shared by `demo` and the tests |
@@ -31,6 +32,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod credential;
 pub mod decide;
 pub mod emit;
 pub mod error;

@@ -58,9 +58,6 @@ fn later_commands_say_so_and_exit_2() {
         &["demo"],
         &["sweep"],
         &["exec", "--", "true"],
-        &["keygen", "--out", "k.pem"],
-        &["jwks"],
-        &["verify", "x", "--jwks", "j.json", "--audience", "a"],
     ] {
         let run = Cli::new(args).run();
         run.expect_code(2);

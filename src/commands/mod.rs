@@ -5,6 +5,7 @@
 //! `Result<ExitClass, Error>`; nothing else exits the process.
 
 pub mod check;
+pub mod keys;
 
 use clap::Parser;
 
@@ -50,9 +51,9 @@ pub fn run(
         Command::Grant(_) => Err(not_yet("grant", GRANT_FLOW)),
         Command::Revoke(_) => Err(not_yet("revoke", GRANT_FLOW)),
         Command::Demo(_) => Err(not_yet("demo", GRANT_FLOW)),
-        Command::Keygen(_) => Err(not_yet("keygen", GRANT_FLOW)),
-        Command::Jwks(_) => Err(not_yet("jwks", GRANT_FLOW)),
-        Command::Verify(_) => Err(not_yet("verify", GRANT_FLOW)),
+        Command::Keygen(args) => keys::keygen(&args, console),
+        Command::Jwks(args) => keys::jwks(&args, console, env),
+        Command::Verify(args) => keys::verify(&args, console),
         Command::Exec(_) => Err(not_yet("exec", CREDENTIALS)),
         Command::Sweep(_) => Err(not_yet("sweep", CREDENTIALS)),
     }

@@ -54,8 +54,22 @@ const MAX_PATTERN_LEN: usize = 1024;
 /// Compiled size limit of `reason_pattern` (the `regex` crate's own default is 10 MiB).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// Claims of a minted JWT that prod-access sets itself; a scope may not set them.
-const JWT_RESERVED_CLAIMS: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+/// Claims of a minted JWT that prod-access sets itself; a scope may not set them. The `jwt`
+/// credential ([`crate::credential::jwt`]) refuses them again at mint time.
+pub const JWT_RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "scope",
+    "reason",
+    "approvers",
+    "repository",
+    "run_url",
+];
 
 /// OpenSSH certificate extensions (PROTOCOL.certkeys), by their full names.
 pub const SSH_EXTENSIONS: &[&str] = &[

@@ -16,6 +16,7 @@ pub struct Run {
 pub struct Cli {
     args: Vec<String>,
     env: BTreeMap<String, String>,
+    stdin: Option<Vec<u8>>,
     pub dir: tempfile::TempDir,
 }
 
@@ -24,6 +25,7 @@ impl Cli {
         Self {
             args: args.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::new(),
+            stdin: None,
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -35,6 +37,12 @@ impl Cli {
 
     pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
         self.env.insert(k.to_string(), v.into());
+        self
+    }
+
+    /// Bytes for the binary's stdin (default: none, stdin is /dev/null).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
         self
     }
 
@@ -53,16 +61,34 @@ impl Cli {
     }
 
     pub fn run(&self) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_prod-access"));
+        command
             .args(&self.args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .envs(&self.env)
             .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run prod-access");
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = match &self.stdin {
+            None => command
+                .stdin(Stdio::null())
+                .output()
+                .expect("run prod-access"),
+            Some(bytes) => {
+                use std::io::Write as _;
+                let mut child = command
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .expect("run prod-access");
+                let mut pipe = child.stdin.take().expect("stdin pipe");
+                // A binary that exits before reading all of stdin closes the pipe: fine.
+                let _ = pipe.write_all(bytes);
+                drop(pipe);
+                child.wait_with_output().expect("wait for prod-access")
+            }
+        };
         let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
