@@ -868,7 +868,7 @@ async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<SimBod
         }
         Some(FaultKind::MalformedJson) => {
             let mut resp = Response::new(SimBody::Full(Some(Bytes::from_static(
-                b"{\"id\": 1, \"state\": \"APPROVED\",, ]",
+                b"[{\"id\": 1, \"state\": \"APPROVED\",, ]",
             ))));
             set_header(&mut resp, "content-type", "application/json; charset=utf-8");
             return resp;
@@ -999,17 +999,17 @@ fn serve(
                 .unwrap_or_default();
             list(Some(&pulls))
         }
-        "GET /repos/{owner}/{repo}/actions/runs/{run_id}" => match repo.runs.get(&num(6)) {
+        "GET /repos/{owner}/{repo}/actions/runs/{run_id}" => match repo.runs.get(&num(5)) {
             Some(r) => respond(200, r),
             None => not_found(),
         },
         "GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals" => {
-            if !repo.runs.contains_key(&num(6)) {
+            if !repo.runs.contains_key(&num(5)) {
                 return not_found();
             }
             respond(
                 200,
-                &Value::Array(repo.approvals.get(&num(6)).cloned().unwrap_or_default()),
+                &Value::Array(repo.approvals.get(&num(5)).cloned().unwrap_or_default()),
             )
         }
         "GET /repos/{owner}/{repo}/issues/{issue_number}/comments" => {
