@@ -1000,3 +1000,78 @@ fn sim_shapes_follow_the_openapi_examples() {
     assert!(fx::api_content_file()["content"].is_string());
     assert_eq!(fx::api_repository()["default_branch"], "master");
 }
+
+#[tokio::test]
+async fn catalogue_71_comment_post_500_fails_without_a_retry() {
+    let sim = sim().await;
+    sim.add_fault(Fault::status(
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        500,
+    ));
+    let gh = client(&sim, test_config());
+    let err = gh
+        .create_comment(&repo_ref(), PR, "audit")
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_class(), ExitClass::Upstream);
+    assert_eq!(err.status, Some(500));
+    // A POST that may have landed is never repeated (no duplicate audit comment).
+    assert_eq!(
+        sim.hits("POST /repos/{owner}/{repo}/issues/{issue_number}/comments"),
+        1
+    );
+    assert_token_hygiene(&sim, Some(&err));
+}
+
+#[tokio::test]
+async fn policy_path_with_dot_segments_is_refused_without_a_request() {
+    let sim = sim().await;
+    let gh = client(&sim, test_config());
+    for path in ["../../orgs/acme", ".github/../x.yml", "/abs.yml", ""] {
+        let err = gh
+            .policy_file(&repo_ref(), path, "trunk")
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_class(), ExitClass::Config, "{path}");
+    }
+    assert!(sim.requests().is_empty());
+}
+
+#[tokio::test]
+async fn pending_head_commit_is_read_and_the_event_parsed_again() {
+    use prod_access::event::{EventOutcome, RequestKeys, parse_event};
+    let sim = sim().await;
+    let message = format!("Fix\n\nProd-Access: {REASON}\nProd-Access-Scope: db-read\n");
+    sim.with(|s| {
+        s.repo(REPO).commits.insert(
+            HEAD.into(),
+            commit_json(HEAD, &message, Some(dave()), Some(dave())),
+        );
+    });
+    let payload = common::fixtures::synchronize_event(HEAD);
+    let payload = common::fixtures::bytes(&payload);
+    let keys = RequestKeys::default();
+    let first = parse_event("pull_request", &payload, &keys, None).unwrap();
+    assert!(matches!(&first, EventOutcome::Request(r) if r.head_commit_pending));
+    let gh = client(&sim, test_config());
+    let repo = gh.repository(&repo_ref()).await.unwrap();
+    let again = prod_access::forge::reparse_with_head_commit(
+        &gh,
+        &repo,
+        "pull_request",
+        &payload,
+        &keys,
+        first,
+    )
+    .await
+    .unwrap();
+    match again {
+        EventOutcome::Request(r) => {
+            assert!(!r.head_commit_pending);
+            assert_eq!(r.reason.as_deref(), Some(REASON));
+            assert_eq!(r.scope.as_deref(), Some("db-read"));
+        }
+        other => panic!("expected a request, got {other:?}"),
+    }
+    assert_eq!(sim.hits("GET /repos/{owner}/{repo}/commits/{ref}"), 1);
+}

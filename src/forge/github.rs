@@ -199,6 +199,12 @@ impl GitHub {
                 Err(_) => return Err(self.deadline_error(endpoint)),
                 Ok(Attempt::Done(r)) => return r,
                 Ok(Attempt::Retry { after, error }) => {
+                    // SECURITY: a POST that failed with 5xx or in transit may have landed;
+                    // repeating it could post the audit comment twice. Only a rate-limit
+                    // refusal (nothing was done) is retried.
+                    if method == Method::POST && error.kind != K::RateLimited {
+                        return Err(error);
+                    }
                     if attempt >= self.config.max_retries {
                         let mut error = error;
                         error.detail =
@@ -854,8 +860,21 @@ impl Forge for GitHub {
     }
 
     async fn policy_file(&self, repo: &RepoRef, path: &str, git_ref: &str) -> ForgeResult<String> {
+        // SECURITY: `.` and `..` segments would be dropped silently by the URL builder, so
+        // a path is refused rather than read from somewhere else than it says.
+        if path.is_empty()
+            || path
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return Err(ForgeError::new(
+                K::PolicyUnreadable,
+                E_CONTENTS,
+                format!("`{path}` is not a plain relative path (no empty, `.` or `..` parts)"),
+            ));
+        }
         let mut segments = vec!["repos", repo.owner.as_str(), repo.name.as_str(), "contents"];
-        segments.extend(path.split('/').filter(|s| !s.is_empty()));
+        segments.extend(path.split('/'));
         let url = with_query(self.url(&segments), &[("ref", git_ref)]);
         // The JSON form is base64: 4/3 of the file, plus line breaks.
         let cap = POLICY_CAP * 3 / 2 + 64 * 1024;
