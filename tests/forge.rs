@@ -1075,3 +1075,76 @@ async fn pending_head_commit_is_read_and_the_event_parsed_again() {
     }
     assert_eq!(sim.hits("GET /repos/{owner}/{repo}/commits/{ref}"), 1);
 }
+
+#[tokio::test]
+async fn more_pages_than_the_bound_fail_instead_of_truncating() {
+    let sim = sim().await;
+    sim.with(|s| {
+        let reviews = (0..250u64)
+            .map(|i| review_json(i + 1, alice(), "COMMENTED", HEAD, "2026-11-23T09:00:00Z"))
+            .collect();
+        s.repo(REPO).reviews.insert(PR, reviews);
+    });
+    let config = ForgeConfig {
+        max_pages: 2,
+        ..test_config()
+    };
+    let gh = client(&sim, config);
+    let err = gh.reviews(&repo_ref(), PR).await.unwrap_err();
+    assert_eq!(err.exit_class(), ExitClass::Upstream);
+    assert!(err.detail.contains("more than 2 pages"), "{err}");
+}
+
+#[tokio::test]
+async fn a_body_above_the_cap_fails() {
+    let sim = sim().await;
+    let config = ForgeConfig {
+        body_cap: 256,
+        ..test_config()
+    };
+    let gh = client(&sim, config);
+    let err = gh.pull_request(&repo_ref(), PR).await.unwrap_err();
+    assert_eq!(err.id(), "forge.body");
+    assert!(err.detail.contains("larger than 256 bytes"), "{err}");
+}
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    let sim = sim().await;
+    sim.add_fault(Fault::new(
+        "GET /repos/{owner}/{repo}",
+        FaultKind::Status {
+            status: 301,
+            headers: vec![(
+                "location".into(),
+                format!("{}/repos/elsewhere/moved", sim.api_url()),
+            )],
+            body: json!({ "message": "Moved Permanently" }),
+        },
+    ));
+    let gh = client(&sim, test_config());
+    let err = gh.repository(&repo_ref()).await.unwrap_err();
+    assert_eq!(err.status, Some(301));
+    assert_eq!(err.exit_class(), ExitClass::Upstream);
+    assert_eq!(sim.requests().len(), 1, "the Location was not requested");
+}
+
+#[tokio::test]
+async fn a_next_link_off_the_api_base_is_not_followed() {
+    let sim = sim().await;
+    sim.add_fault(Fault::new(
+        REVIEWS,
+        FaultKind::Status {
+            status: 200,
+            headers: vec![(
+                "link".into(),
+                "<https://evil.example/steal?page=2>; rel=\"next\"".into(),
+            )],
+            body: json!([]),
+        },
+    ));
+    let gh = client(&sim, test_config());
+    let err = gh.reviews(&repo_ref(), PR).await.unwrap_err();
+    assert_eq!(err.id(), "forge.body");
+    assert!(err.detail.contains("leaves the API base URL"), "{err}");
+}

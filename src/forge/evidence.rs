@@ -176,34 +176,33 @@ pub async fn gather_evidence<F: Forge>(
         }
     }
 
-    // SECURITY: every team is checked visible first (once); an invisible team is a
-    // configuration error, never "not a member".
-    stream::iter(
-        teams
-            .iter()
-            .map(|(org, team)| forge.team_visible(org, team)),
-    )
+    // Permissions, and (after each team is checked visible) memberships, concurrently.
+    let permissions = stream::iter(need_permission.iter().map(|u| async move {
+        Ok::<_, ForgeError>((u.key(), forge.permission(repo, &u.login).await?))
+    }))
     .buffer_unordered(CONCURRENCY)
-    .try_collect::<Vec<()>>()
-    .await?;
-
-    let permissions: Vec<(String, super::Permission)> =
-        stream::iter(need_permission.iter().map(|u| async move {
-            Ok::<_, ForgeError>((u.key(), forge.permission(repo, &u.login).await?))
-        }))
+    .try_collect::<Vec<(String, super::Permission)>>();
+    let memberships = async {
+        // SECURITY: every team is checked visible first (once); an invisible team is a
+        // configuration error, never "not a member".
+        stream::iter(
+            teams
+                .iter()
+                .map(|(org, team)| forge.team_visible(org, team)),
+        )
         .buffer_unordered(CONCURRENCY)
-        .try_collect()
+        .try_collect::<Vec<()>>()
         .await?;
-    evidence.permissions = permissions.into_iter().collect();
-
-    let memberships: Vec<(String, String, Membership)> =
         stream::iter(pairs.iter().map(|(org, team, u)| async move {
             let m = forge.team_membership(org, team, &u.login).await?;
             Ok::<_, ForgeError>((format!("{org}/{team}").to_ascii_lowercase(), u.key(), m))
         }))
         .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
+        .try_collect::<Vec<(String, String, Membership)>>()
+        .await
+    };
+    let (permissions, memberships) = tokio::try_join!(permissions, memberships)?;
+    evidence.permissions = permissions.into_iter().collect();
     let mut by_team: BTreeMap<String, BTreeMap<String, Membership>> = BTreeMap::new();
     for (team, user, m) in memberships {
         by_team.entry(team).or_default().insert(user, m);
