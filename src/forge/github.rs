@@ -44,6 +44,9 @@ use crate::oidc::fetch::{BodyError, read_capped};
 use crate::oidc::url::{Url, check_url};
 use crate::secret::Secret;
 
+/// `GITHUB_API_URL` when the runner does not set it.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
 /// The API version every request names.
 pub const API_VERSION: &str = "2022-11-28";
 /// Largest policy file read (contract: refuse above 256 KiB).
@@ -111,7 +114,9 @@ struct Answer {
 }
 
 impl GitHub {
-    /// A client for `api_url` (`GITHUB_API_URL`). The deadline starts now.
+    /// A client for `api_url` (`GITHUB_API_URL`, [`DEFAULT_API_URL`] when unset; a GHES
+    /// base such as `https://ghe.example/api/v3` keeps its path). The deadline starts now:
+    /// create the client right before gathering.
     pub fn new(api_url: &str, token: Secret, config: ForgeConfig) -> ForgeResult<Self> {
         let base = check_url(api_url)
             .map_err(|e| ForgeError::new(K::InsecureUrl, "", format!("GITHUB_API_URL: {e}")))?;

@@ -1046,3 +1046,75 @@ fn serve(
         _ => message(501, &format!("{route} not implemented")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lists_are_paged_with_link_headers() {
+        let sim = ForgeSim::start("tok").await.expect("start");
+        sim.with(|s| {
+            let r = s.add_repo("acme/payments", 1, "main");
+            r.pulls.insert(7, json!({"number": 7}));
+            r.reviews.insert(
+                7,
+                (0..5u64)
+                    .map(|i| review_json(i, user_json("a", 1), "COMMENTED", "s", "t"))
+                    .collect(),
+            );
+        });
+        let http = reqwest::Client::new();
+        let url = format!(
+            "{}/repos/acme/payments/pulls/7/reviews?per_page=2&page=2",
+            sim.api_url()
+        );
+        let resp = http
+            .get(&url)
+            .header("authorization", "Bearer tok")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), 200);
+        let link = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(link.contains("per_page=2&page=3>; rel=\"next\""), "{link}");
+        assert!(link.contains("page=1>; rel=\"prev\""), "{link}");
+        let body: Value = serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json");
+        assert_eq!(body.as_array().map(Vec::len), Some(2));
+        assert_eq!(body[0]["id"], 2);
+        let log = sim.requests();
+        assert_eq!(log.len(), 1);
+        assert!(log[0].authorized && !log[0].token_elsewhere);
+        assert_eq!(
+            log[0].route,
+            "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"
+        );
+    }
+
+    #[tokio::test]
+    async fn faults_apply_to_the_first_n_calls() {
+        let sim = ForgeSim::start("tok").await.expect("start");
+        sim.with(|s| {
+            s.add_repo("acme/payments", 1, "main");
+        });
+        sim.add_fault(Fault::status("GET /repos/{owner}/{repo}", 503).times(1));
+        let http = reqwest::Client::new();
+        let url = format!("{}/repos/acme/payments", sim.api_url());
+        let mut statuses = Vec::new();
+        for _ in 0..2 {
+            let r = http
+                .get(&url)
+                .header("authorization", "Bearer tok")
+                .send()
+                .await
+                .expect("send");
+            statuses.push(r.status().as_u16());
+        }
+        assert_eq!(statuses, [503, 200]);
+    }
+}
