@@ -1148,3 +1148,15 @@ async fn a_next_link_off_the_api_base_is_not_followed() {
     assert_eq!(err.id(), "forge.body");
     assert!(err.detail.contains("leaves the API base URL"), "{err}");
 }
+
+#[tokio::test]
+async fn absurd_retry_after_and_reset_values_fail_without_panicking() {
+    for fault in [
+        Fault::retry_after(REVIEWS, 429, u64::MAX),
+        Fault::retry_after(REVIEWS, 403, 99_999_999_999_999_999),
+        Fault::rate_limit_exhausted(REVIEWS, i64::MAX),
+    ] {
+        let (_, err) = label_flow_fails(fault, test_config()).await;
+        assert_eq!(err.id(), "forge.rate_limited", "{err}");
+    }
+}

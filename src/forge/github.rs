@@ -134,8 +134,11 @@ impl GitHub {
         Ok(Self {
             http,
             base,
-            token: token.clone(),
-            deadline: Instant::now() + config.deadline,
+            token,
+            // A deadline too far to represent is capped at the production bound of 30 s.
+            deadline: Instant::now()
+                .checked_add(config.deadline)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(30)),
             config,
         })
     }
@@ -356,14 +359,19 @@ impl GitHub {
         if let Some(secs) = retry_after {
             let wait = Duration::from_secs(secs);
             if wait > self.config.max_retry_after {
-                let at = Utc::now() + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(0));
+                // Checked arithmetic: a hostile Retry-After must not panic the date maths.
+                let at = i64::try_from(secs)
+                    .ok()
+                    .and_then(chrono::TimeDelta::try_seconds)
+                    .and_then(|d| Utc::now().checked_add_signed(d))
+                    .map_or_else(
+                        || "a time too far away to print".to_string(),
+                        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    );
                 return Attempt::Done(Err(ForgeError::new(
                     K::RateLimited,
                     endpoint,
-                    format!(
-                        "rate limited ({status}) with Retry-After: {secs} s; retry after {}",
-                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    ),
+                    format!("rate limited ({status}) with Retry-After: {secs} s; retry after {at}"),
                 )
                 .with_status(status)));
             }
