@@ -1231,6 +1231,21 @@ mod tests {
     }
 
     #[test]
+    fn debug_never_shows_the_token() {
+        let gh = GitHub::new(
+            "https://api.github.com",
+            Secret::new("ghs_secretvalue"),
+            ForgeConfig::default(),
+        )
+        .expect("client");
+        let text = format!("{gh:?}");
+        assert!(
+            !text.contains("ghs_secretvalue") && text.contains("***"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn insecure_base_url_is_a_config_error() {
         let e = GitHub::new(
             "http://example.invalid",
