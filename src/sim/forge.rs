@@ -800,11 +800,25 @@ async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<SimBod
     if !shared.token.is_empty() && String::from_utf8_lossy(&body).contains(&shared.token) {
         token_elsewhere = true;
     }
-    let segments: Vec<String> = path
+    let mut segments: Vec<String> = path
         .trim_start_matches('/')
         .split('/')
         .map(decode)
         .collect();
+    // `/repositories/{id}/...`, the form GitHub's own `Link` headers use, names a repository
+    // by id.
+    if segments.len() >= 2 && segments[0] == "repositories" {
+        let by_id = lock(&shared.state)
+            .repos
+            .values()
+            .find(|r| r.id.to_string() == segments[1])
+            .map(|r| (r.owner.clone(), r.name.clone()));
+        if let Some((owner, name)) = by_id {
+            let mut rewritten = vec!["repos".to_string(), owner, name];
+            rewritten.extend(segments.drain(2..));
+            segments = rewritten;
+        }
+    }
     let route = route_of(&method, &segments);
     lock(&shared.log).push(LoggedRequest {
         method: method.clone(),
@@ -875,14 +889,13 @@ async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<SimBod
         }
         None => {}
     }
-    serve(shared, route, &segments, &path, query.as_deref(), &body)
+    serve(shared, route, &segments, query.as_deref(), &body)
 }
 
 fn serve(
     shared: &Shared,
     route: &str,
     seg: &[String],
-    path: &str,
     query: Option<&str>,
     body: &[u8],
 ) -> Response<SimBody> {
@@ -911,8 +924,11 @@ fn serve(
         return not_found();
     };
     let num = |i: usize| seg.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    // Next-page links name the repository by id, as GitHub's do.
+    let rest = seg[3..].join("/");
+    let link_path = format!("/repositories/{}/{rest}", repo.id);
     let list =
-        |items: Option<&Vec<Value>>| paged(shared, path, query, items.map_or(&[][..], |v| v));
+        |items: Option<&Vec<Value>>| paged(shared, &link_path, query, items.map_or(&[][..], |v| v));
     match route {
         "GET /repos/{owner}/{repo}" => {
             let mut r = repo_min(repo);
@@ -1082,7 +1098,10 @@ mod tests {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        assert!(link.contains("per_page=2&page=3>; rel=\"next\""), "{link}");
+        assert!(
+            link.contains("/repositories/1/pulls/7/reviews?per_page=2&page=3>; rel=\"next\""),
+            "{link}"
+        );
         assert!(link.contains("page=1>; rel=\"prev\""), "{link}");
         let body: Value = serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json");
         assert_eq!(body.as_array().map(Vec::len), Some(2));
