@@ -18,14 +18,14 @@
 //! | [`runner`] | the runner's environment as untrusted hints |
 //! | [`event`] | the three request shapes from the event payload; git's trailer rules |
 //! | [`oidc`] | the verified job identity |
-//! | [`forge`] | forge-neutral facts (and later the GitHub client) |
+//! | [`forge`] | forge-neutral facts, the `Forge` trait, the GitHub REST client, evidence gathering |
 //! | [`http`] | the one HTTP client builder: pinned roots, no redirects |
 //! | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
 //! | [`decide`] | the pure decision core: requirements met or unmet |
 //! | [`credential`] | trait `Provider` (mint, revoke, sweep); one file per kind (`jwt`) |
 //! | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
 //! | [`commands`] | orchestration of each subcommand |
-//! | [`sim`] | loopback simulators (OIDC issuer) shared by `demo` and the tests |
+//! | [`sim`] | loopback simulators (GitHub REST API, OIDC issuer) shared by `demo` and the tests |
 //!
 //! The decision core ([`event`], [`policy`], [`decide`], [`emit::escape`]) is synchronous and
 //! does no I/O; async lives only at the network edge.

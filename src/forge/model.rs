@@ -210,6 +210,10 @@ pub struct Evidence {
     /// A grant for this run attempt and scope exists already (replay).
     #[serde(default)]
     pub already_granted: bool,
+    /// Facts about absences the forge reported (e.g. a PR that answered 404 and why that may
+    /// be), for the report. Never read by the rules: an absence denies on its own.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Evidence {

@@ -245,6 +245,7 @@ fn evidence(run_event: &str, run_head: &str) -> Evidence {
             BTreeMap::from([("alice".to_string(), Membership::Active)]),
         )]),
         already_granted: false,
+        notes: Vec::new(),
     }
 }
 
