@@ -115,6 +115,86 @@ pub fn markdown_inline(s: &str, max_chars: usize) -> String {
     out
 }
 
+/// Longest URL accepted by [`markdown_url`].
+const MAX_URL_LEN: usize = 2048;
+
+/// A URL fit for a markdown link destination (`[text](URL)`) in a table cell, or `None`:
+/// `https://` (or `http://` to a loopback host, which tests use), at most 2048 bytes, and
+/// only characters that can neither end the destination (`)`, space), open HTML (`<`, `"`,
+/// `'`), nor break a table (`|`). URLs are built by us from trusted parts (server URL,
+/// repository, run id, sha); this is the last check before one is rendered.
+pub fn markdown_url(url: &str) -> Option<&str> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return None;
+    };
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let scheme_ok = parsed.host().is_some()
+        && (parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
+        && url
+            .to_ascii_lowercase()
+            .starts_with(&format!("{}://", parsed.scheme()));
+    let chars_ok = url.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                '-' | '.'
+                    | '_'
+                    | '~'
+                    | ':'
+                    | '/'
+                    | '?'
+                    | '#'
+                    | '@'
+                    | '!'
+                    | '$'
+                    | '&'
+                    | '*'
+                    | '+'
+                    | ','
+                    | ';'
+                    | '='
+                    | '%'
+                    | '['
+                    | ']'
+            )
+    });
+    (scheme_ok && chars_ok && url.len() <= MAX_URL_LEN).then_some(url)
+}
+
+/// `[text](url)` with `text` escaped by [`markdown_inline`]; only the escaped text when the
+/// URL is not one [`markdown_url`] accepts.
+pub fn markdown_link(text: &str, url: &str, max_chars: usize) -> String {
+    let text = markdown_inline(text, max_chars);
+    match markdown_url(url) {
+        Some(url) => format!("[{text}]({url})"),
+        None => text,
+    }
+}
+
+/// Whether `s` is a token that needs no escaping anywhere: 1 to `max_len` characters of
+/// `[A-Za-z0-9._-]`. Used for marker fields, scope names, ids and shas.
+pub fn is_plain_token(s: &str, max_len: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max_len
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// `s` in a code span when it is a plain token ([`is_plain_token`]), else escaped with
+/// [`markdown_inline`]: a code span cannot hold escapes, so only tokens go in one.
+pub fn markdown_code_or_escaped(s: &str, max_chars: usize) -> String {
+    if is_plain_token(s, max_chars) {
+        format!("`{s}`")
+    } else {
+        markdown_inline(s, max_chars)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +268,46 @@ mod tests {
         assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}') && !out.contains('\0'));
         assert!(out.chars().count() < 260);
         assert!(out.contains("(+"));
+    }
+    #[test]
+    fn markdown_url_accepts_only_inert_https_urls() {
+        for ok in [
+            "https://github.com/acme/payments/actions/runs/1/attempts/2",
+            "https://github.com/acme/prod-access/blob/main/docs/requirements.md#fresh-approval",
+            "http://127.0.0.1:8080/x",
+            "http://localhost:3000/acme/payments/commit/abc",
+        ] {
+            assert_eq!(markdown_url(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "http://evil.test/",
+            "https://evil.test/a)b",
+            "https://evil.test/a b",
+            "https://evil.test/<img>",
+            "https://evil.test/a|b",
+            "https://evil.test/\"onmouseover",
+            "https://evil.test/'x",
+            "https://evil.test/\nx",
+            "https://",
+            "data:text/html,x",
+            "http://127.evil.test/",
+            "https:evil.test",
+        ] {
+            assert_eq!(markdown_url(bad), None, "{bad}");
+        }
+        assert_eq!(
+            markdown_link("[x](y)", "javascript:alert(1)", 50),
+            "\\[x\\]\\(y\\)"
+        );
+    }
+
+    #[test]
+    fn plain_tokens_only_go_in_code_spans() {
+        assert_eq!(markdown_code_or_escaped("db-read", 100), "`db-read`");
+        assert_eq!(markdown_code_or_escaped("a`b", 100), "a\\`b");
+        assert!(!is_plain_token("", 10));
+        assert!(!is_plain_token("a b", 10));
+        assert!(!is_plain_token(&"a".repeat(11), 10));
     }
 }
