@@ -23,12 +23,14 @@
 //! | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
 //! | [`decide`] | the pure decision core: requirements met or unmet |
 //! | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
+//! | [`audit`] | the audit record and the PR comment (hidden marker, edit on revoke) |
 //! | [`commands`] | orchestration of each subcommand |
 //! | [`sim`] | loopback simulators (OIDC issuer) shared by `demo` and the tests |
 //!
 //! The decision core ([`event`], [`policy`], [`decide`], [`emit::escape`]) is synchronous and
 //! does no I/O; async lives only at the network edge.
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod decide;

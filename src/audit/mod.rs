@@ -1,0 +1,119 @@
+//! The audit record of one grant (or denial) and the PR comment that shows it.
+//!
+//! Contract §6: the audit comment is part of the grant. `grant` writes it after masking and
+//! before handing the credential to the job; `revoke` finds it again by its hidden marker
+//! ([`comment::find_marker`], only on a comment the tool's own identity wrote) and edits it in
+//! place ([`comment::render_revoked`]). Denials get a comment too, listing what is missing.
+//!
+//! SECURITY: the record holds the credential's kind and fingerprint, never the secret. User
+//! text (reason, logins, scope as requested, requirement details) is escaped when rendered,
+//! and the marker holds only validated tokens.
+
+pub mod comment;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::decide::{Approver, Requirement};
+use crate::emit::escape::is_plain_token;
+use crate::forge::UserRef;
+
+pub use crate::emit::summary::Links;
+pub use comment::{Marker, find_marker, is_authored_by, render, render_revoked};
+
+/// Longest grant id accepted in a marker.
+pub const GRANT_ID_MAX_LEN: usize = 64;
+
+/// A grant id: 1 to 64 characters of `[A-Za-z0-9._-]`, so it can go in the marker, in
+/// `GITHUB_STATE` and in provider-side names without escaping.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GrantId(String);
+
+/// A grant id that is not a plain token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a grant id is 1 to 64 characters of letters, digits, `.`, `_` and `-`")]
+pub struct InvalidGrantId;
+
+impl GrantId {
+    pub fn new(id: impl Into<String>) -> Result<Self, InvalidGrantId> {
+        let id = id.into();
+        if is_plain_token(&id, GRANT_ID_MAX_LEN) {
+            Ok(Self(id))
+        } else {
+            Err(InvalidGrantId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for GrantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What was minted, as the audit may show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialInfo {
+    /// `jwt`, `postgres`, `ssh`.
+    pub kind: String,
+    /// `sha256:<hex>` of the secret ([`crate::secret::Secret::fingerprint`]), or for `ssh`
+    /// the certified key's `SHA256:` fingerprint.
+    pub fingerprint: String,
+    /// Extra facts a reader needs (e.g. `serial 123` of an SSH certificate).
+    pub detail: Option<String>,
+}
+
+/// Where a grant stands. Shown at the top of the comment and updated on revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Minted and handed to the job; ends at the record's `expires_at` at the latest.
+    Active,
+    /// `revoke` ended it.
+    Revoked { at: DateTime<Utc> },
+    /// `revoke` failed: the credential stays valid until it expires.
+    RevokeFailed { expires_at: DateTime<Utc> },
+    /// It expired before `revoke` ran (a cancelled run; `sweep` found it).
+    Expired,
+    /// The credential kind cannot be revoked early (an SSH certificate without a KRL).
+    NotRevocable {
+        expires_at: DateTime<Utc>,
+        note: String,
+    },
+}
+
+/// One grant or denial, as the PR comment records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub grant_id: GrantId,
+    pub run_id: u64,
+    pub run_attempt: u32,
+    /// `owner/name`, from the verified token.
+    pub repository: String,
+    /// The scope as resolved, or as requested when unknown (then user text).
+    pub scope: Option<String>,
+    pub requester: UserRef,
+    pub reason: Option<String>,
+    pub granted: bool,
+    pub break_glass: bool,
+    /// Approvals that counted, each with the sha it was given on.
+    pub approvers: Vec<Approver>,
+    pub ttl: Option<Duration>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `None` for a denial (nothing minted).
+    pub credential: Option<CredentialInfo>,
+    /// Every unmet requirement (a denial lists what is missing).
+    pub unmet: Vec<Requirement>,
+    pub status: Status,
+}
+
+impl AuditRecord {
+    /// The marker that finds this record's comment again.
+    pub fn marker(&self) -> Marker {
+        Marker::for_record(self)
+    }
+}
