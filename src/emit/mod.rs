@@ -163,6 +163,37 @@ impl Console {
 /// [`files::RunnerFiles::write_env`]) can only ever receive a value that was masked first.
 /// The proof borrows the very [`Secret`] it was made for, so it cannot outlive it or be
 /// paired with another value. `Debug` prints `Masked(***)`.
+///
+/// The guarantee is checked by the compiler; these do not build:
+///
+/// ```compile_fail,E0451
+/// use prod_access::emit::Masked;
+/// use prod_access::secret::Secret;
+/// let secret = Secret::new("value");
+/// let forged = Masked { secret: &secret }; // the field is private
+/// ```
+///
+/// ```compile_fail,E0308
+/// use prod_access::emit::files::{RunnerFiles, RunnerPaths};
+/// use prod_access::secret::Secret;
+/// let mut files = RunnerFiles::open(&RunnerPaths::default()).unwrap();
+/// let secret = Secret::new("value");
+/// files.write_env(&[("PROD_ACCESS_TOKEN", &secret)]); // a Secret is not a Masked proof
+/// ```
+///
+/// The one way in:
+///
+/// ```
+/// use prod_access::emit::{Console, files::{RunnerFiles, RunnerPaths}};
+/// use prod_access::secret::Secret;
+/// let dir = tempfile::tempdir().unwrap();
+/// let paths = RunnerPaths { env: Some(dir.path().join("env")), ..RunnerPaths::default() };
+/// let mut files = RunnerFiles::open(&paths).unwrap();
+/// let mut console = Console::new(Box::new(std::io::sink()), Box::new(std::io::sink()));
+/// let secret = Secret::new("value");
+/// let masked = console.mask(&secret, &[]);
+/// files.write_env(&[("PROD_ACCESS_TOKEN", &masked)]).unwrap();
+/// ```
 #[must_use = "a mask proof is only useful when handed to the writer that needs it"]
 pub struct Masked<'a> {
     secret: &'a Secret,
