@@ -3,6 +3,8 @@
 //! `::add-mask::` line comes first and that no secret, nor any line of one, appears anywhere
 //! but on a mask line and in `GITHUB_ENV` (catalogue 34, 74).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
