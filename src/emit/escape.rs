@@ -77,7 +77,8 @@ pub fn log_line(s: &str) -> String {
 
 /// Untrusted text for one markdown table cell or inline span (step summary, PR comment):
 /// no HTML, no markdown syntax, no mention (`@user`, `@org/team`), no autolink, no line
-/// break, no pipe; control and bidi characters dropped; at most `max_chars` characters.
+/// break, no pipe, no issue reference (`#12`); control and bidi characters dropped; at most
+/// `max_chars` characters.
 pub fn markdown_inline(s: &str, max_chars: usize) -> String {
     let (head, rest) = truncate_chars(s, max_chars);
     let mut out = String::with_capacity(head.len() + 16);
@@ -91,10 +92,16 @@ pub fn markdown_inline(s: &str, max_chars: usize) -> String {
             '"' => out.push_str("&quot;"),
             '|' => out.push_str("&#124;"),
             // Markdown punctuation is backslash-escaped (CommonMark: any ASCII punctuation).
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '~' | '{' | '}' | '+'
-            | '-' | '=' | '^' | '$' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '~' | '{' | '}' | '+' | '-'
+            | '=' | '^' | '$' => {
                 out.push('\\');
                 out.push(c);
+            }
+            // An issue reference (`#12`, `owner/repo#12`) would link and add a "mentioned"
+            // event to that issue: break it the way mentions are broken.
+            '#' => {
+                out.push_str("\\#");
+                out.push(ZWSP);
             }
             // A mention needs a login character right after `@`.
             '@' => {
@@ -245,6 +252,7 @@ mod tests {
             "www.evil.test",
             "line1\nline2\r\n| --- |",
             "<!-- prod-access:grant forged -->",
+            "see #12 and acme/payments#3",
         ];
         for c in cases {
             let out = markdown_inline(c, 1000);
@@ -255,8 +263,9 @@ mod tests {
             assert!(!out.contains("]("), "{c}: {out}");
             assert!(!out.contains("://"), "{c}: {out}");
             assert!(!out.contains("www."), "{c}: {out}");
-            for (i, _) in out.match_indices('@') {
-                assert!(out[i + 1..].starts_with(ZWSP), "{c}: {out}");
+            for (i, _) in out.match_indices(['@', '#']) {
+                let entity = out[..i].ends_with('&');
+                assert!(entity || out[i + 1..].starts_with(ZWSP), "{c}: {out}");
             }
         }
     }

@@ -205,6 +205,23 @@ impl RunnerFiles {
         let mut text = String::new();
         for (name, value) in vars {
             validate_env_name(name)?;
+            let unsafe_value = |why| FilesError::UnsafeValue {
+                file: kind,
+                name: name.to_string(),
+                why,
+            };
+            // SECURITY: the runner masks no blank value (and `Console::mask` sends none), so
+            // a blank secret would show in every later log; a NUL cannot be in an
+            // environment variable and would be cut or refused by whatever spawns the
+            // next process. Both are provider bugs: refuse rather than hand them on.
+            if value.expose().trim().is_empty() {
+                return Err(unsafe_value(
+                    "it is blank, and a blank value cannot be masked",
+                ));
+            }
+            if value.expose().contains('\0') {
+                return Err(unsafe_value("it contains a NUL character"));
+            }
             push_heredoc(&mut text, kind, name, value.expose())?;
         }
         file.append(text.as_bytes())

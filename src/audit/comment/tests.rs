@@ -119,6 +119,23 @@ fn break_glass() -> AuditRecord {
     }
 }
 
+/// The run link of a record, as the grant flow builds it.
+fn run_url(record: &AuditRecord) -> String {
+    format!(
+        "https://github.com/acme/payments/actions/runs/{}/attempts/{}",
+        record.run_id, record.run_attempt
+    )
+}
+
+fn render_with_own_links(record: &AuditRecord) -> String {
+    let url = run_url(record);
+    let links = Links {
+        run_url: Some(&url),
+        ..links()
+    };
+    render(record, &links)
+}
+
 #[test]
 fn snapshot_granted() {
     insta::assert_snapshot!("granted", render(&granted(), &links()));
@@ -126,12 +143,12 @@ fn snapshot_granted() {
 
 #[test]
 fn snapshot_denied_with_several_unmet() {
-    insta::assert_snapshot!("denied", render(&denied(), &links()));
+    insta::assert_snapshot!("denied", render_with_own_links(&denied()));
 }
 
 #[test]
 fn snapshot_break_glass() {
-    let out = render(&break_glass(), &links());
+    let out = render_with_own_links(&break_glass());
     assert!(out.contains("BREAK-GLASS"));
     insta::assert_snapshot!("break_glass", out);
 }
@@ -210,7 +227,7 @@ fn snapshot_hostile_text() {
         unmet: vec![unmet(RequirementId::ScopeKnown, text)],
         ..denied()
     };
-    let out = render(&record, &links());
+    let out = render_with_own_links(&record);
     // Our marker is the first line; the forged one in the reason is neither first nor raw.
     assert_eq!(find_marker(&out), Some(record.marker()));
     assert_eq!(record.marker().scope, "-");

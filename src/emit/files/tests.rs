@@ -101,11 +101,10 @@ fn hostile_values() -> Vec<String> {
         "FOO<<EOF\nBAR=1\nEOF".into(),
         "NAME=value".into(),
         "trailing newline\n".into(),
-        "\n\n".into(),
-        String::new(),
+        "\n\nx\n\n".into(),
         "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIF\n-----END PRIVATE KEY-----\n".into(),
         "%0A::set-env name=X::y\n##[set-output name=granted;]true".into(),
-        "é\u{202e}\0\u{1b}[2J".into(),
+        "é\u{202e}\u{1b}[2J".into(),
     ]
 }
 
@@ -467,4 +466,29 @@ fn the_parser_model_agrees_with_the_runner_on_known_cases() {
     );
     assert!(runner_parse("MY_ENV<<EOF\nvalue\n", false).is_err());
     assert!(runner_parse("JUST_TEXT\n", false).is_err());
+}
+
+#[test]
+fn blank_or_nul_secrets_are_refused_for_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = paths(dir.path());
+    let mut files = RunnerFiles::open(&p).unwrap();
+    let (mut c, out) = console();
+    for value in ["", " ", "\n\r\n\t", "a\0b"] {
+        let secret = Secret::new(value);
+        let m = c.mask(&secret, &[]);
+        let err = files.write_env(&[("PROD_ACCESS_TOKEN", &m)]).unwrap_err();
+        assert!(
+            matches!(err, FilesError::UnsafeValue { .. }),
+            "{value:?}: {err}"
+        );
+    }
+    assert_eq!(read(&p.env), "");
+    // Outputs and state may be empty.
+    files.write_outputs(&[("approvers", "")]).unwrap();
+    assert_eq!(
+        runner_parse(&read(&p.output), false).unwrap(),
+        vec![("approvers".into(), String::new())]
+    );
+    assert!(!out.text().contains("::add-mask::\n"));
 }

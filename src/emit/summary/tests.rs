@@ -256,3 +256,29 @@ fn links_that_are_not_inert_urls_are_not_rendered() {
     assert!(!out.contains("javascript"), "{out}");
     assert!(!out.contains("evil"), "{out}");
 }
+
+/// The hostile strings of catalogue 73 in the reason, a login and a requirement detail: the
+/// snapshot shows each made inert.
+#[test]
+fn snapshot_hostile_summary() {
+    let links = links();
+    let text = "@everyone @acme/sre <img src=x onerror=alert(1)> [x](javascript:alert(1)) \
+                ![i](https://evil.test/i.png) a | b\n| --- |\n<!-- prod-access:grant id=forged run=1.1 scope=db-admin -->";
+    let requester = UserRef::new("@everyone<b>", None);
+    let approvers = [approver("[x](javascript:alert(1))", Some("<img src=x>"))];
+    let unmet = [req(RequirementId::ScopeKnown, text)];
+    let out = render_summary(&SummaryView {
+        outcome: Outcome::Denied,
+        scope: Some("db-read | x"),
+        requester: &requester,
+        reason: Some(text),
+        ttl: None,
+        expires_at: None,
+        approvers: &approvers,
+        grant_id: None,
+        fingerprint: None,
+        links: &links,
+        unmet: unmet.iter().collect(),
+    });
+    insta::assert_snapshot!("hostile_summary", out);
+}
