@@ -1,5 +1,6 @@
 //! The top-level error and the one place that maps outcomes to exit codes (contract §5).
 
+use crate::emit::files::FilesError;
 use crate::event::EventError;
 use crate::oidc::url::UrlError;
 use crate::policy::PolicyError;
@@ -71,6 +72,10 @@ pub enum Error {
     /// A configuration error with a stable id.
     #[error("{id}: {detail}")]
     Config { id: &'static str, detail: String },
+    /// A runner file (`GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_STATE`, the step summary)
+    /// could not be written. After a mint the caller revokes first (catalogue 94).
+    #[error("{0}")]
+    RunnerFiles(#[from] FilesError),
 }
 
 impl Error {
@@ -87,6 +92,11 @@ impl Error {
             | Error::Config { .. } => ExitClass::Config,
             Error::Denied(_) | Error::Identity { .. } => ExitClass::Denied,
             Error::Upstream(_) | Error::IdentityUpstream { .. } => ExitClass::Upstream,
+            // A name that is invalid or denied comes from the configuration; a file that is
+            // missing from a runner, or cannot be written, or a value that cannot be written
+            // safely, is a failure of the environment: nothing granted (exit 3).
+            Error::RunnerFiles(FilesError::InvalidName { .. }) => ExitClass::Config,
+            Error::RunnerFiles(_) => ExitClass::Upstream,
         }
     }
 
@@ -128,6 +138,16 @@ impl Error {
             ),
             Error::IdentityUpstream { .. } => Some(
                 "the OIDC issuer or the runner's token service failed; nothing was granted, re-run the job"
+                    .into(),
+            ),
+            Error::RunnerFiles(FilesError::InvalidName { .. }) => Some(
+                "variable names are letters, digits and `_`, and may not be one that changes how \
+                 later steps run (PATH, LD_*, NODE_OPTIONS, GITHUB_*, ...)"
+                    .into(),
+            ),
+            Error::RunnerFiles(_) => Some(
+                "the runner's files must be writable regular files; any credential minted was \
+                 revoked and nothing was handed to the job"
                     .into(),
             ),
             Error::Event(EventError::UnsupportedEvent(_)) => Some(

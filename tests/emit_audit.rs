@@ -311,3 +311,36 @@ fn unwritable_env_is_reported_without_the_secret() {
     assert!(err.to_string().contains("GITHUB_ENV"));
     assert!(err.to_string().contains(&path.display().to_string()));
 }
+
+/// Catalogue 94 at the top level: a runner file that cannot be written is exit 3 (nothing
+/// granted); a bad variable name from the configuration is exit 2.
+#[test]
+fn runner_file_errors_map_to_exit_codes() {
+    use prod_access::error::{Error, ExitClass};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("env");
+    std::fs::create_dir(&path).unwrap();
+    let err: Error = RunnerFiles::open(&RunnerPaths {
+        env: Some(path),
+        ..RunnerPaths::default()
+    })
+    .unwrap_err()
+    .into();
+    assert_eq!(err.exit_class(), ExitClass::Upstream);
+    assert!(err.help().is_some());
+
+    let mut files = RunnerFiles::open(&RunnerPaths {
+        env: Some(dir.path().join("env2")),
+        ..RunnerPaths::default()
+    })
+    .unwrap();
+    let mut console = Console::new(Box::new(std::io::sink()), Box::new(std::io::sink()));
+    let secret = Secret::new("value");
+    let masked = console.mask(&secret, &[]);
+    let err: Error = files
+        .write_env(&[("LD_PRELOAD", &masked)])
+        .unwrap_err()
+        .into();
+    assert_eq!(err.exit_class(), ExitClass::Config);
+    assert!(!err.to_string().contains("value"));
+}

@@ -126,19 +126,28 @@ pub(crate) fn commit(links: &Links<'_>, sha: &str) -> String {
     }
 }
 
+/// At most this many approvers are listed; the rest are counted. Keeps a comment under
+/// GitHub's 65,536-character limit whatever the evidence holds.
+pub const APPROVERS_SHOWN: usize = 20;
+
 /// `alice on abc1234, bob (deployment approval)`.
 pub(crate) fn approvers(links: &Links<'_>, approvers: &[Approver]) -> String {
     if approvers.is_empty() {
         return "none".into();
     }
-    approvers
+    let mut out = approvers
         .iter()
+        .take(APPROVERS_SHOWN)
         .map(|a| match &a.sha {
             Some(sha) => format!("{} on {}", login(&a.user), commit(links, sha)),
             None => format!("{} (deployment approval)", login(&a.user)),
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if approvers.len() > APPROVERS_SHOWN {
+        out.push_str(&format!(" and {} more", approvers.len() - APPROVERS_SHOWN));
+    }
+    out
 }
 
 /// The requirement id linked to its anchor in the requirements doc.

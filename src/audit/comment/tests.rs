@@ -376,3 +376,39 @@ fn a_huge_hostile_reason_is_truncated_and_scrubbed() {
     assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}') && !out.contains('\0'));
     assert!(out.contains("(+"));
 }
+
+/// GitHub refuses a comment over 65,536 characters: the worst case (every requirement unmet
+/// with a hostile detail, a thousand hostile approvers, hostile everything) stays under it.
+#[test]
+fn the_worst_case_comment_fits_in_a_github_comment() {
+    let nasty = "|<&@#".repeat(20_000);
+    let record = AuditRecord {
+        reason: Some(nasty.clone()),
+        requester: UserRef::new(nasty.clone(), None),
+        scope: Some(nasty.clone()),
+        repository: nasty.clone(),
+        approvers: (0..1000)
+            .map(|_| Approver {
+                user: UserRef::new(nasty.clone(), None),
+                sha: Some(nasty.clone()),
+            })
+            .collect(),
+        credential: Some(CredentialInfo {
+            kind: nasty.clone(),
+            fingerprint: nasty.clone(),
+            detail: Some(nasty.clone()),
+        }),
+        status: Status::NotRevocable {
+            expires_at: t(22, 15),
+            note: nasty.clone(),
+        },
+        unmet: RequirementId::ALL
+            .iter()
+            .map(|id| unmet(*id, &nasty))
+            .collect(),
+        ..granted()
+    };
+    let out = render_revoked(&record, &links(), t(22, 3));
+    assert!(out.chars().count() < 65_536, "{}", out.chars().count());
+    assert!(out.contains(" and 980 more"));
+}
