@@ -319,4 +319,127 @@ mod tests {
         assert!(!is_plain_token("a b", 10));
         assert!(!is_plain_token(&"a".repeat(11), 10));
     }
+    /// Fragments markdown, HTML, GitHub and the runner give meaning to.
+    const FRAGMENTS: &[&str] = &[
+        "@",
+        "@everyone",
+        "@acme/sre",
+        "a@b.test",
+        "<",
+        ">",
+        "<img src=x onerror=alert(1)>",
+        "<!--",
+        "-->",
+        "[x]",
+        "(javascript:alert(1))",
+        "](",
+        "![i](",
+        "https://",
+        "http://",
+        "www.",
+        "WWW.",
+        "://",
+        "|",
+        "\\|",
+        "&#124;",
+        "&lt;",
+        "`",
+        "```",
+        "*",
+        "_",
+        "~~",
+        "#",
+        "#12",
+        "\n",
+        "\r\n",
+        "\r",
+        "\t",
+        "\u{1b}[2J",
+        "\u{202e}",
+        "\u{2066}",
+        "\0",
+        "\u{200b}",
+        "\u{feff}",
+        "::",
+        "##[",
+        "%0A",
+        "\\",
+        "é",
+        "😀",
+        " ",
+        "x",
+    ];
+
+    /// The safety properties of [`markdown_inline`] on any input.
+    fn assert_inert(input: &str) {
+        // No truncation here: its `… (+N chars)` suffix is ours (tested on its own).
+        let out = markdown_inline(input, 100_000);
+        for bad in ["<", ">", "|", "\n", "\r", "](", "://", "www.", "WWW."] {
+            assert!(!out.contains(bad), "{bad:?} in {out:?} from {input:?}");
+        }
+        for (i, c) in out.char_indices() {
+            assert!(
+                !(c.is_control() || (is_deceptive_format(c) && c != ZWSP)),
+                "{c:?} in {out:?} from {input:?}"
+            );
+            if c == '@' || (c == '#' && !out[..i].ends_with('&')) {
+                assert!(
+                    out[i + 1..].starts_with(ZWSP),
+                    "bare {c} in {out:?} from {input:?}"
+                );
+            }
+            if c == '&' {
+                assert!(
+                    ["&amp;", "&lt;", "&gt;", "&quot;", "&#124;"]
+                        .iter()
+                        .any(|e| out[i..].starts_with(e)),
+                    "raw entity in {out:?} from {input:?}"
+                );
+            }
+        }
+        // Every markdown punctuation character is escaped: none reaches the output bare.
+        let mut chars = out.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                assert!(
+                    chars.next().is_some_and(|n| n.is_ascii_punctuation()),
+                    "{out:?}"
+                );
+            } else {
+                assert!(
+                    !"`*_[]()!~{}+=^$".contains(c),
+                    "bare {c:?} in {out:?} from {input:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_inline_is_inert_on_every_pair_of_fragments() {
+        for a in FRAGMENTS {
+            for b in FRAGMENTS {
+                assert_inert(&format!("{a}{b}"));
+                assert_inert(&format!("{a} x {b}"));
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_inline_is_inert_on_random_mixes() {
+        // xorshift64: deterministic, no dependency.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..5_000 {
+            let len = (next() % 12) as usize;
+            let text: String = (0..len)
+                .map(|_| FRAGMENTS[(next() % FRAGMENTS.len() as u64) as usize])
+                .collect();
+            assert_inert(&text);
+        }
+    }
 }
