@@ -144,6 +144,7 @@ fn full_grant_sequence_masks_first_and_leaks_nothing() {
         }),
         unmet: vec![],
         status: Status::Active,
+        note: None,
     };
     let comment = audit::render(&record, &links);
     let revoked = audit::render_revoked(

@@ -127,7 +127,8 @@ fn expiry(record: &AuditRecord) -> String {
         .map_or_else(|| "an unknown time".into(), rfc3339)
 }
 
-/// One status sentence for a granted record.
+/// One status sentence for a granted record, in the catalogue's words ("access ended at T",
+/// "revoke failed, expires at T", "not revocable; expires at T").
 fn status_line(record: &AuditRecord) -> String {
     match &record.status {
         Status::Active => format!("**Status:** active; expires at {}.", expiry(record)),
@@ -135,7 +136,7 @@ fn status_line(record: &AuditRecord) -> String {
             format!("**Status:** access ended at {} (revoked).", rfc3339(*at))
         }
         Status::RevokeFailed { expires_at } => format!(
-            "**Status:** revoke failed; the credential stays valid until it expires at {}.",
+            "**Status:** revoke failed, expires at {}: the credential stays valid until then.",
             rfc3339(*expires_at)
         ),
         Status::Expired => format!("**Status:** access ended at {} (expired).", expiry(record)),
@@ -174,6 +175,12 @@ pub fn render(record: &AuditRecord, links: &Links<'_>) -> String {
         out.push_str("\n\n");
     } else {
         out.push_str("**Status:** denied; nothing was minted.\n\n");
+    }
+    if let Some(note) = &record.note {
+        out.push_str(&format!(
+            "**Note:** {}\n\n",
+            markdown_inline(note, REASON_MAX_CHARS)
+        ));
     }
 
     let mut rows: Vec<(&str, String)> = vec![

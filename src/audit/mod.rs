@@ -109,6 +109,9 @@ pub struct AuditRecord {
     /// Every unmet requirement (a denial lists what is missing).
     pub unmet: Vec<Requirement>,
     pub status: Status,
+    /// Why the grant ended early, where it did (e.g. "`GITHUB_ENV` could not be written; the
+    /// credential was revoked", catalogue 94). Shown escaped under the status.
+    pub note: Option<String>,
 }
 
 impl AuditRecord {

@@ -57,6 +57,7 @@ fn granted() -> AuditRecord {
         }),
         unmet: vec![],
         status: Status::Active,
+        note: None,
     }
 }
 
@@ -173,9 +174,7 @@ fn snapshot_revoke_failed() {
         ..granted()
     };
     let out = render_revoked(&record, &links(), t(22, 3));
-    assert!(out.contains(
-        "revoke failed; the credential stays valid until it expires at 2026-11-23T22:15:00Z"
-    ));
+    assert!(out.contains("revoke failed, expires at 2026-11-23T22:15:00Z"));
     insta::assert_snapshot!("revoke_failed", out);
 }
 
@@ -262,6 +261,7 @@ fn hostile_text_in_every_field_stays_inert() {
                 expires_at: t(22, 15),
                 note: text.into(),
             },
+            note: Some(text.into()),
             unmet: vec![
                 unmet(RequirementId::ScopeKnown, text),
                 unmet(RequirementId::ApprovalsCount, text),
@@ -402,6 +402,7 @@ fn the_worst_case_comment_fits_in_a_github_comment() {
             expires_at: t(22, 15),
             note: nasty.clone(),
         },
+        note: Some(nasty.clone()),
         unmet: RequirementId::ALL
             .iter()
             .map(|id| unmet(*id, &nasty))
@@ -411,4 +412,21 @@ fn the_worst_case_comment_fits_in_a_github_comment() {
     let out = render_revoked(&record, &links(), t(22, 3));
     assert!(out.chars().count() < 65_536, "{}", out.chars().count());
     assert!(out.contains(" and 980 more"));
+}
+
+/// Catalogue 94: `GITHUB_ENV` could not be written after the mint; the credential was revoked
+/// and the comment is edited to say so.
+#[test]
+fn snapshot_revoked_because_env_could_not_be_written() {
+    let record = AuditRecord {
+        status: Status::Revoked { at: t(22, 1) },
+        note: Some(
+            "GITHUB_ENV could not be written; the credential was revoked and nothing was handed to the job"
+                .into(),
+        ),
+        ..granted()
+    };
+    let out = render_revoked(&record, &links(), t(22, 1));
+    assert!(out.contains("access ended at 2026-11-23T22:01:00Z"));
+    insta::assert_snapshot!("revoked_env_unwritable", out);
 }
