@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::decide::{Approver, Requirement};
+use crate::decide::{Approver, Decision, Requirement};
 use crate::emit::escape::is_plain_token;
 use crate::forge::UserRef;
 
@@ -114,9 +114,91 @@ pub struct AuditRecord {
     pub note: Option<String>,
 }
 
+/// Where a record was made: facts from the verified token, not from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFacts {
+    pub run_id: u64,
+    pub run_attempt: u32,
+    /// `owner/name`.
+    pub repository: String,
+}
+
 impl AuditRecord {
+    /// The record of a decision before anything is minted: granted and break-glass as the
+    /// decision says, its approvers, TTL and unmet requirements. The grant flow sets
+    /// `expires_at` and `credential` after the mint.
+    pub fn from_decision(
+        decision: &Decision,
+        grant_id: GrantId,
+        run: RunFacts,
+        reason: Option<&str>,
+    ) -> Self {
+        let granted = decision.granted();
+        Self {
+            grant_id,
+            run_id: run.run_id,
+            run_attempt: run.run_attempt,
+            repository: run.repository,
+            scope: decision.scope.clone(),
+            requester: decision.requester.clone(),
+            reason: reason.map(str::to_string),
+            granted,
+            break_glass: granted && decision.break_glass,
+            approvers: decision.approvers.clone(),
+            ttl: decision.ttl,
+            expires_at: None,
+            credential: None,
+            unmet: decision.unmet().cloned().collect(),
+            status: Status::Active,
+            note: None,
+        }
+    }
+
     /// The marker that finds this record's comment again.
     pub fn marker(&self) -> Marker {
         Marker::for_record(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::RequirementId;
+
+    #[test]
+    fn a_record_from_a_denied_decision_lists_what_is_missing() {
+        let decision = Decision {
+            scope: Some("db-read".into()),
+            requirements: vec![
+                Requirement {
+                    id: RequirementId::ScopeKnown,
+                    met: true,
+                    detail: "known".into(),
+                },
+                Requirement {
+                    id: RequirementId::ApprovalsCount,
+                    met: false,
+                    detail: "0 of 1".into(),
+                },
+            ],
+            approvers: vec![],
+            ttl: Some(Duration::from_secs(900)),
+            break_glass: true,
+            requester: UserRef::new("alice", Some(1)),
+        };
+        let run = RunFacts {
+            run_id: 1,
+            run_attempt: 2,
+            repository: "acme/payments".into(),
+        };
+        let id = GrantId::new("pa-1-2").unwrap();
+        let record = AuditRecord::from_decision(&decision, id, run, Some("why"));
+        assert!(!record.granted && !record.break_glass);
+        assert_eq!(record.unmet.len(), 1);
+        assert_eq!(record.unmet[0].id, RequirementId::ApprovalsCount);
+        assert_eq!(
+            record.marker().line(),
+            "<!-- prod-access:grant id=pa-1-2 run=1.2 scope=db-read -->"
+        );
     }
 }
