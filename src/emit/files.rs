@@ -26,6 +26,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use zeroize::Zeroizing;
+
 use super::{Masked, random_token};
 
 /// How many fresh delimiters to try before giving up on a value that (impossibly) contains
@@ -202,9 +204,17 @@ impl RunnerFiles {
             .env
             .as_mut()
             .ok_or(FilesError::NotConfigured { file: kind })?;
-        let mut text = String::new();
-        for (name, value) in vars {
+        // The batch holds secret values: wiped from memory once written.
+        let mut text = Zeroizing::new(String::new());
+        for (i, (name, value)) in vars.iter().enumerate() {
             validate_env_name(name)?;
+            if vars[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                return Err(FilesError::InvalidName {
+                    file: kind,
+                    name: name.to_string(),
+                    why: "it is given twice",
+                });
+            }
             let unsafe_value = |why| FilesError::UnsafeValue {
                 file: kind,
                 name: name.to_string(),
@@ -268,8 +278,15 @@ fn write_pairs(
         };
     };
     let mut text = String::new();
-    for (name, value) in pairs {
+    for (i, (name, value)) in pairs.iter().enumerate() {
         validate_key_name(kind, name)?;
+        if pairs[..i].iter().any(|(n, _)| n == name) {
+            return Err(FilesError::InvalidName {
+                file: kind,
+                name: name.to_string(),
+                why: "it is given twice",
+            });
+        }
         push_heredoc(&mut text, kind, name, value)?;
     }
     file.append(text.as_bytes())

@@ -492,3 +492,21 @@ fn blank_or_nul_secrets_are_refused_for_env() {
     );
     assert!(!out.text().contains("::add-mask::\n"));
 }
+
+#[test]
+fn a_name_given_twice_in_a_batch_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = paths(dir.path());
+    let mut files = RunnerFiles::open(&p).unwrap();
+    let (mut c, _) = console();
+    let secret = Secret::new("value-1");
+    let m = c.mask(&secret, &[]);
+    assert!(files.write_env(&[("PGUSER", &m), ("pguser", &m)]).is_err());
+    assert!(
+        files
+            .write_outputs(&[("granted", "true"), ("granted", "false")])
+            .is_err()
+    );
+    assert_eq!(read(&p.env), "");
+    assert_eq!(read(&p.output), "");
+}
