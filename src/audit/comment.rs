@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use super::{AuditRecord, GrantId, Links, Status};
 use crate::emit::escape::{is_plain_token, markdown_inline, markdown_link};
 use crate::emit::summary::{
-    self, Outcome, REASON_MAX_CHARS, SHORT_MAX_CHARS, approvers, fingerprint, login, rfc3339,
-    unmet_table,
+    self, BREAK_GLASS_CALLOUT, Outcome, REASON_MAX_CHARS, SHORT_MAX_CHARS, approvers, facts_table,
+    fingerprint, login, rfc3339, unmet_table,
 };
 
 const MARKER_PREFIX: &str = "<!-- prod-access:grant id=";
@@ -113,14 +113,6 @@ pub fn find_our_marker(body: &str, comment_author: &str, our_login: &str) -> Opt
     }
 }
 
-fn outcome(record: &AuditRecord) -> Outcome {
-    match (record.granted, record.break_glass) {
-        (true, true) => Outcome::BreakGlass,
-        (true, false) => Outcome::Granted,
-        (false, _) => Outcome::Denied,
-    }
-}
-
 fn expiry(record: &AuditRecord) -> String {
     record
         .expires_at
@@ -151,7 +143,7 @@ fn status_line(record: &AuditRecord) -> String {
 /// The audit comment for a record: marker, headline, status, a table of facts, and for a
 /// denial every unmet requirement linked to its documentation.
 pub fn render(record: &AuditRecord, links: &Links<'_>) -> String {
-    let outcome = outcome(record);
+    let outcome = Outcome::from_flags(record.granted, record.break_glass);
     let mut out = record.marker().line();
     out.push('\n');
     let icon = match outcome {
@@ -165,10 +157,7 @@ pub fn render(record: &AuditRecord, links: &Links<'_>) -> String {
         summary::scope(record.scope.as_deref())
     ));
     if outcome == Outcome::BreakGlass {
-        out.push_str(
-            "> [!CAUTION]\n> **BREAK-GLASS**: granted without approvals under \
-             `break_glass: true`. Review this access after the fact.\n\n",
-        );
+        out.push_str(BREAK_GLASS_CALLOUT);
     }
     if record.granted {
         out.push_str(&status_line(record));
@@ -219,10 +208,7 @@ pub fn render(record: &AuditRecord, links: &Links<'_>) -> String {
         rows.push(("Credential", cell));
     }
     rows.push(("Grant id", format!("`{}`", record.grant_id)));
-    out.push_str("| | |\n| --- | --- |\n");
-    for (k, v) in rows {
-        out.push_str(&format!("| {k} | {v} |\n"));
-    }
+    out.push_str(&facts_table(&rows));
     if !record.unmet.is_empty() {
         out.push_str(&format!(
             "\n### Missing for this request ({})\n\n",

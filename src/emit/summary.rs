@@ -33,7 +33,12 @@ pub enum Outcome {
 impl Outcome {
     /// From a decision: break-glass only when it granted.
     pub fn of(decision: &Decision) -> Self {
-        match (decision.granted(), decision.break_glass) {
+        Self::from_flags(decision.granted(), decision.break_glass)
+    }
+
+    /// Break-glass only when granted.
+    pub fn from_flags(granted: bool, break_glass: bool) -> Self {
+        match (granted, break_glass) {
             (true, true) => Outcome::BreakGlass,
             (true, false) => Outcome::Granted,
             (false, _) => Outcome::Denied,
@@ -189,6 +194,19 @@ pub(crate) fn run(links: &Links<'_>) -> String {
     }
 }
 
+/// The prominent call-out of a break-glass grant.
+pub(crate) const BREAK_GLASS_CALLOUT: &str = "> [!CAUTION]\n> **BREAK-GLASS**: granted without \
+     approvals under `break_glass: true`. Review this access after the fact.\n\n";
+
+/// A two-column table of (label, already escaped value) rows.
+pub(crate) fn facts_table(rows: &[(&str, String)]) -> String {
+    let mut out = String::from("| | |\n| --- | --- |\n");
+    for (k, v) in rows {
+        out.push_str(&format!("| {k} | {v} |\n"));
+    }
+    out
+}
+
 /// The unmet requirements as a table, one row each.
 pub(crate) fn unmet_table(links: &Links<'_>, unmet: &[&Requirement]) -> String {
     let mut out = String::from("| Requirement | Detail |\n| --- | --- |\n");
@@ -207,10 +225,7 @@ pub fn render_summary(view: &SummaryView<'_>) -> String {
     let links = view.links;
     let mut out = format!("## prod-access: {}\n\n", view.outcome.label());
     if view.outcome == Outcome::BreakGlass {
-        out.push_str(
-            "> [!CAUTION]\n> **BREAK-GLASS**: granted without approvals under \
-             `break_glass: true`. Review this access after the fact.\n\n",
-        );
+        out.push_str(BREAK_GLASS_CALLOUT);
     }
     let mut rows: Vec<(&str, String)> = vec![
         ("Decision", format!("**{}**", view.outcome.label())),
@@ -232,10 +247,7 @@ pub fn render_summary(view: &SummaryView<'_>) -> String {
     if let Some(fp) = view.fingerprint {
         rows.push(("Credential fingerprint", fingerprint(fp)));
     }
-    out.push_str("| | |\n| --- | --- |\n");
-    for (k, v) in rows {
-        out.push_str(&format!("| {k} | {v} |\n"));
-    }
+    out.push_str(&facts_table(&rows));
     if !view.unmet.is_empty() {
         out.push_str(&format!(
             "\n### Unmet requirements ({})\n\n",
