@@ -345,3 +345,40 @@ fn runner_file_errors_map_to_exit_codes() {
     assert_eq!(err.exit_class(), ExitClass::Config);
     assert!(!err.to_string().contains("value"));
 }
+
+/// Catalogue 45 on the console: a 100 KB reason with ANSI escapes, U+202E and NULs, logged,
+/// leaves no raw escape byte on stdout or stderr and starts no workflow command.
+#[test]
+fn a_hostile_reason_logged_leaves_no_raw_escape_bytes() {
+    let (out, err) = (Buf::default(), Buf::default());
+    let mut console = Console::new(Box::new(out.clone()), Box::new(err.clone()));
+    let reason = "\u{1b}[2J\u{202e}\0::add-mask::x\n##[error]y ".repeat(5_000);
+    assert!(reason.len() > 100_000);
+    console.say(&format!("reason: {reason}"));
+    console.error(&format!("denied: {reason}"));
+    for text in [out.text(), err.text()] {
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\0'));
+        for line in text.lines() {
+            let body = line.strip_prefix("prod-access: ").unwrap_or(line);
+            assert!(!body.trim_start().starts_with("::"), "{line}");
+            assert!(!line.contains("##["), "{line}");
+        }
+    }
+}
+
+#[test]
+fn runner_paths_come_from_the_lookup_given() {
+    let paths = RunnerPaths::from_lookup(|name| match name {
+        "GITHUB_ENV" => Some("/r/env".into()),
+        "GITHUB_OUTPUT" => Some(String::new()),
+        "GITHUB_STATE" => Some("/r/state".into()),
+        _ => None,
+    });
+    assert_eq!(paths.env.as_deref(), Some(std::path::Path::new("/r/env")));
+    assert_eq!(paths.output, None);
+    assert_eq!(
+        paths.state.as_deref(),
+        Some(std::path::Path::new("/r/state"))
+    );
+    assert_eq!(paths.step_summary, None);
+}
