@@ -1,6 +1,7 @@
 //! The top-level error and the one place that maps outcomes to exit codes (contract §5).
 
 use crate::credential::CredentialError;
+use crate::emit::files::FilesError;
 use crate::event::EventError;
 use crate::oidc::url::UrlError;
 use crate::policy::PolicyError;
@@ -78,6 +79,10 @@ pub enum Error {
     /// A `jwt` credential given to `prod-access verify` does not verify (`jwt.*`): exit 1.
     #[error("{id}: {detail}")]
     TokenRefused { id: &'static str, detail: String },
+    /// A runner file (`GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_STATE`, the step summary)
+    /// could not be written. After a mint the caller revokes first (catalogue 94).
+    #[error("{0}")]
+    RunnerFiles(#[from] FilesError),
 }
 
 impl Error {
@@ -97,6 +102,11 @@ impl Error {
             }
             Error::Credential(e) => e.exit_class(),
             Error::Upstream(_) | Error::IdentityUpstream { .. } => ExitClass::Upstream,
+            // A name that is invalid or denied comes from the configuration; a file that is
+            // missing from a runner, or cannot be written, or a value that cannot be written
+            // safely, is a failure of the environment: nothing granted (exit 3).
+            Error::RunnerFiles(FilesError::InvalidName { .. }) => ExitClass::Config,
+            Error::RunnerFiles(_) => ExitClass::Upstream,
         }
     }
 
@@ -149,6 +159,16 @@ impl Error {
             }
             Error::TokenRefused { id, .. } if *id == "jwt.kid_unknown" => Some(
                 "the token's kid is not in this JWKS: publish the output of `prod-access jwks` for the key that signs".into(),
+            ),
+            Error::RunnerFiles(FilesError::InvalidName { .. }) => Some(
+                "variable names are letters, digits and `_`, and may not be one that changes how \
+                 later steps run (PATH, LD_*, NODE_OPTIONS, GITHUB_*, ...)"
+                    .into(),
+            ),
+            Error::RunnerFiles(_) => Some(
+                "the runner's files must be writable regular files; any credential minted was \
+                 revoked and nothing was handed to the job"
+                    .into(),
             ),
             Error::Event(EventError::UnsupportedEvent(_)) => Some(
                 "trigger the job on pull_request_target, pull_request, push or workflow_dispatch".into(),

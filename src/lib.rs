@@ -24,12 +24,14 @@
 //! | [`decide`] | the pure decision core: requirements met or unmet |
 //! | [`credential`] | trait `Provider` (mint, revoke, sweep); one file per kind (`jwt`) |
 //! | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
+//! | [`audit`] | the audit record and the PR comment (hidden marker, edit on revoke) |
 //! | [`commands`] | orchestration of each subcommand |
 //! | [`sim`] | loopback simulators (GitHub REST API, OIDC issuer) shared by `demo` and the tests |
 //!
 //! The decision core ([`event`], [`policy`], [`decide`], [`emit::escape`]) is synchronous and
 //! does no I/O; async lives only at the network edge.
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod credential;

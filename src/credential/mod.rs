@@ -132,12 +132,7 @@ impl GrantId {
     pub const MAX_LEN: usize = 64;
 
     pub fn new(id: &str) -> Result<Self, CredentialError> {
-        let ok = !id.is_empty()
-            && id.len() <= Self::MAX_LEN
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if ok {
+        if crate::emit::escape::is_plain_token(id, Self::MAX_LEN) {
             Ok(Self(id.to_string()))
         } else {
             Err(CredentialError::config(

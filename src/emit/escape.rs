@@ -77,7 +77,8 @@ pub fn log_line(s: &str) -> String {
 
 /// Untrusted text for one markdown table cell or inline span (step summary, PR comment):
 /// no HTML, no markdown syntax, no mention (`@user`, `@org/team`), no autolink, no line
-/// break, no pipe; control and bidi characters dropped; at most `max_chars` characters.
+/// break, no pipe, no issue reference (`#12`); control and bidi characters dropped; at most
+/// `max_chars` characters.
 pub fn markdown_inline(s: &str, max_chars: usize) -> String {
     let (head, rest) = truncate_chars(s, max_chars);
     let mut out = String::with_capacity(head.len() + 16);
@@ -91,10 +92,16 @@ pub fn markdown_inline(s: &str, max_chars: usize) -> String {
             '"' => out.push_str("&quot;"),
             '|' => out.push_str("&#124;"),
             // Markdown punctuation is backslash-escaped (CommonMark: any ASCII punctuation).
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '~' | '{' | '}' | '+'
-            | '-' | '=' | '^' | '$' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '~' | '{' | '}' | '+' | '-'
+            | '=' | '^' | '$' => {
                 out.push('\\');
                 out.push(c);
+            }
+            // An issue reference (`#12`, `owner/repo#12`) would link and add a "mentioned"
+            // event to that issue: break it the way mentions are broken.
+            '#' => {
+                out.push_str("\\#");
+                out.push(ZWSP);
             }
             // A mention needs a login character right after `@`.
             '@' => {
@@ -113,6 +120,86 @@ pub fn markdown_inline(s: &str, max_chars: usize) -> String {
         out.push_str(&format!(" … (+{rest} chars)"));
     }
     out
+}
+
+/// Longest URL accepted by [`markdown_url`].
+const MAX_URL_LEN: usize = 2048;
+
+/// A URL fit for a markdown link destination (`[text](URL)`) in a table cell, or `None`:
+/// `https://` (or `http://` to a loopback host, which tests use), at most 2048 bytes, and
+/// only characters that can neither end the destination (`)`, space), open HTML (`<`, `"`,
+/// `'`), nor break a table (`|`). URLs are built by us from trusted parts (server URL,
+/// repository, run id, sha); this is the last check before one is rendered.
+pub fn markdown_url(url: &str) -> Option<&str> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return None;
+    };
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let scheme_ok = parsed.host().is_some()
+        && (parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
+        && url
+            .to_ascii_lowercase()
+            .starts_with(&format!("{}://", parsed.scheme()));
+    let chars_ok = url.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                '-' | '.'
+                    | '_'
+                    | '~'
+                    | ':'
+                    | '/'
+                    | '?'
+                    | '#'
+                    | '@'
+                    | '!'
+                    | '$'
+                    | '&'
+                    | '*'
+                    | '+'
+                    | ','
+                    | ';'
+                    | '='
+                    | '%'
+                    | '['
+                    | ']'
+            )
+    });
+    (scheme_ok && chars_ok && url.len() <= MAX_URL_LEN).then_some(url)
+}
+
+/// `[text](url)` with `text` escaped by [`markdown_inline`]; only the escaped text when the
+/// URL is not one [`markdown_url`] accepts.
+pub fn markdown_link(text: &str, url: &str, max_chars: usize) -> String {
+    let text = markdown_inline(text, max_chars);
+    match markdown_url(url) {
+        Some(url) => format!("[{text}]({url})"),
+        None => text,
+    }
+}
+
+/// Whether `s` is a token that needs no escaping anywhere: 1 to `max_len` characters of
+/// `[A-Za-z0-9._-]`. Used for marker fields, scope names, ids and shas.
+pub fn is_plain_token(s: &str, max_len: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max_len
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// `s` in a code span when it is a plain token ([`is_plain_token`]), else escaped with
+/// [`markdown_inline`]: a code span cannot hold escapes, so only tokens go in one.
+pub fn markdown_code_or_escaped(s: &str, max_chars: usize) -> String {
+    if is_plain_token(s, max_chars) {
+        format!("`{s}`")
+    } else {
+        markdown_inline(s, max_chars)
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +252,7 @@ mod tests {
             "www.evil.test",
             "line1\nline2\r\n| --- |",
             "<!-- prod-access:grant forged -->",
+            "see #12 and acme/payments#3",
         ];
         for c in cases {
             let out = markdown_inline(c, 1000);
@@ -175,8 +263,9 @@ mod tests {
             assert!(!out.contains("]("), "{c}: {out}");
             assert!(!out.contains("://"), "{c}: {out}");
             assert!(!out.contains("www."), "{c}: {out}");
-            for (i, _) in out.match_indices('@') {
-                assert!(out[i + 1..].starts_with(ZWSP), "{c}: {out}");
+            for (i, _) in out.match_indices(['@', '#']) {
+                let entity = out[..i].ends_with('&');
+                assert!(entity || out[i + 1..].starts_with(ZWSP), "{c}: {out}");
             }
         }
     }
@@ -188,5 +277,169 @@ mod tests {
         assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}') && !out.contains('\0'));
         assert!(out.chars().count() < 260);
         assert!(out.contains("(+"));
+    }
+    #[test]
+    fn markdown_url_accepts_only_inert_https_urls() {
+        for ok in [
+            "https://github.com/acme/payments/actions/runs/1/attempts/2",
+            "https://github.com/acme/prod-access/blob/main/docs/requirements.md#fresh-approval",
+            "http://127.0.0.1:8080/x",
+            "http://localhost:3000/acme/payments/commit/abc",
+        ] {
+            assert_eq!(markdown_url(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "http://evil.test/",
+            "https://evil.test/a)b",
+            "https://evil.test/a b",
+            "https://evil.test/<img>",
+            "https://evil.test/a|b",
+            "https://evil.test/\"onmouseover",
+            "https://evil.test/'x",
+            "https://evil.test/\nx",
+            "https://",
+            "data:text/html,x",
+            "http://127.evil.test/",
+            "https:evil.test",
+        ] {
+            assert_eq!(markdown_url(bad), None, "{bad}");
+        }
+        assert_eq!(
+            markdown_link("[x](y)", "javascript:alert(1)", 50),
+            "\\[x\\]\\(y\\)"
+        );
+    }
+
+    #[test]
+    fn plain_tokens_only_go_in_code_spans() {
+        assert_eq!(markdown_code_or_escaped("db-read", 100), "`db-read`");
+        assert_eq!(markdown_code_or_escaped("a`b", 100), "a\\`b");
+        assert!(!is_plain_token("", 10));
+        assert!(!is_plain_token("a b", 10));
+        assert!(!is_plain_token(&"a".repeat(11), 10));
+    }
+    /// Fragments markdown, HTML, GitHub and the runner give meaning to.
+    const FRAGMENTS: &[&str] = &[
+        "@",
+        "@everyone",
+        "@acme/sre",
+        "a@b.test",
+        "<",
+        ">",
+        "<img src=x onerror=alert(1)>",
+        "<!--",
+        "-->",
+        "[x]",
+        "(javascript:alert(1))",
+        "](",
+        "![i](",
+        "https://",
+        "http://",
+        "www.",
+        "WWW.",
+        "://",
+        "|",
+        "\\|",
+        "&#124;",
+        "&lt;",
+        "`",
+        "```",
+        "*",
+        "_",
+        "~~",
+        "#",
+        "#12",
+        "\n",
+        "\r\n",
+        "\r",
+        "\t",
+        "\u{1b}[2J",
+        "\u{202e}",
+        "\u{2066}",
+        "\0",
+        "\u{200b}",
+        "\u{feff}",
+        "::",
+        "##[",
+        "%0A",
+        "\\",
+        "é",
+        "😀",
+        " ",
+        "x",
+    ];
+
+    /// The safety properties of [`markdown_inline`] on any input.
+    fn assert_inert(input: &str) {
+        // No truncation here: its `… (+N chars)` suffix is ours (tested on its own).
+        let out = markdown_inline(input, 100_000);
+        for bad in ["<", ">", "|", "\n", "\r", "](", "://", "www.", "WWW."] {
+            assert!(!out.contains(bad), "{bad:?} in {out:?} from {input:?}");
+        }
+        for (i, c) in out.char_indices() {
+            assert!(
+                !(c.is_control() || (is_deceptive_format(c) && c != ZWSP)),
+                "{c:?} in {out:?} from {input:?}"
+            );
+            if c == '@' || (c == '#' && !out[..i].ends_with('&')) {
+                assert!(
+                    out[i + 1..].starts_with(ZWSP),
+                    "bare {c} in {out:?} from {input:?}"
+                );
+            }
+            if c == '&' {
+                assert!(
+                    ["&amp;", "&lt;", "&gt;", "&quot;", "&#124;"]
+                        .iter()
+                        .any(|e| out[i..].starts_with(e)),
+                    "raw entity in {out:?} from {input:?}"
+                );
+            }
+        }
+        // Every markdown punctuation character is escaped: none reaches the output bare.
+        let mut chars = out.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                assert!(
+                    chars.next().is_some_and(|n| n.is_ascii_punctuation()),
+                    "{out:?}"
+                );
+            } else {
+                assert!(
+                    !"`*_[]()!~{}+=^$".contains(c),
+                    "bare {c:?} in {out:?} from {input:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_inline_is_inert_on_every_pair_of_fragments() {
+        for a in FRAGMENTS {
+            for b in FRAGMENTS {
+                assert_inert(&format!("{a}{b}"));
+                assert_inert(&format!("{a} x {b}"));
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_inline_is_inert_on_random_mixes() {
+        // xorshift64: deterministic, no dependency.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..5_000 {
+            let len = (next() % 12) as usize;
+            let text: String = (0..len)
+                .map(|_| FRAGMENTS[(next() % FRAGMENTS.len() as u64) as usize])
+                .collect();
+            assert_inert(&text);
+        }
     }
 }

@@ -7,6 +7,8 @@
 //! grant flow hands a secret to [`Console::mask`] before any other writer sees it.
 
 pub mod escape;
+pub mod files;
+pub mod summary;
 
 use std::io::Write;
 
@@ -85,19 +87,20 @@ impl Console {
     /// command (the runner unescapes `%0A`), then every line on its own, then each extra
     /// encoded form (e.g. a percent-encoded password inside a URL).
     ///
+    /// Returns the [`Masked`] proof that [`files::RunnerFiles::write_env`] requires: the only
+    /// way to hand a secret to a runner file is through this call.
+    ///
     /// SECURITY: must be called before the value is written to any file, log or child.
-    pub fn mask(&mut self, secret: &Secret, encoded_forms: &[Secret]) {
+    pub fn mask<'a>(&mut self, secret: &'a Secret, encoded_forms: &[Secret]) -> Masked<'a> {
         let mut lines: Vec<&str> = Vec::new();
         for form in std::iter::once(secret).chain(encoded_forms) {
             let value = form.expose();
             if value.trim().is_empty() {
                 continue;
             }
+            self.out_raw(&format!("::add-mask::{}", escape::workflow_data(value)));
             if value.contains('\n') || value.contains('\r') {
-                self.out_raw(&format!("::add-mask::{}", escape::workflow_data(value)));
                 lines.extend(value.split('\n').map(|l| l.trim_end_matches('\r')));
-            } else {
-                self.out_raw(&format!("::add-mask::{}", escape::workflow_data(value)));
             }
         }
         for line in lines {
@@ -105,6 +108,7 @@ impl Console {
                 self.out_raw(&format!("::add-mask::{}", escape::workflow_data(line)));
             }
         }
+        Masked { secret }
     }
 
     /// A workflow annotation (`::error title=T::message`), data and title escaped.
@@ -152,6 +156,67 @@ impl Console {
     }
 }
 
+/// Proof that a secret was announced with `::add-mask::` by [`Console::mask`].
+///
+/// SECURITY: the field is private and the only constructor is [`Console::mask`], so code
+/// outside this module cannot make one: a function that takes `&Masked` (such as
+/// [`files::RunnerFiles::write_env`]) can only ever receive a value that was masked first.
+/// The proof borrows the very [`Secret`] it was made for, so it cannot outlive it or be
+/// paired with another value. `Debug` prints `Masked(***)`.
+///
+/// The guarantee is checked by the compiler; these do not build:
+///
+/// ```compile_fail,E0451
+/// use prod_access::emit::Masked;
+/// use prod_access::secret::Secret;
+/// let secret = Secret::new("value");
+/// let forged = Masked { secret: &secret }; // the field is private
+/// ```
+///
+/// ```compile_fail,E0308
+/// use prod_access::emit::files::{RunnerFiles, RunnerPaths};
+/// use prod_access::secret::Secret;
+/// let mut files = RunnerFiles::open(&RunnerPaths::default()).unwrap();
+/// let secret = Secret::new("value");
+/// files.write_env(&[("PROD_ACCESS_TOKEN", &secret)]); // a Secret is not a Masked proof
+/// ```
+///
+/// The one way in:
+///
+/// ```
+/// use prod_access::emit::{Console, files::{RunnerFiles, RunnerPaths}};
+/// use prod_access::secret::Secret;
+/// let dir = tempfile::tempdir().unwrap();
+/// let paths = RunnerPaths { env: Some(dir.path().join("env")), ..RunnerPaths::default() };
+/// let mut files = RunnerFiles::open(&paths).unwrap();
+/// let mut console = Console::new(Box::new(std::io::sink()), Box::new(std::io::sink()));
+/// let secret = Secret::new("value");
+/// let masked = console.mask(&secret, &[]);
+/// files.write_env(&[("PROD_ACCESS_TOKEN", &masked)]).unwrap();
+/// ```
+#[must_use = "a mask proof is only useful when handed to the writer that needs it"]
+pub struct Masked<'a> {
+    secret: &'a Secret,
+}
+
+impl Masked<'_> {
+    /// The masked value, for the writers in this module tree only.
+    pub(crate) fn expose(&self) -> &str {
+        self.secret.expose()
+    }
+
+    /// The secret's `sha256:` fingerprint (safe to print).
+    pub fn fingerprint(&self) -> String {
+        self.secret.fingerprint()
+    }
+}
+
+impl std::fmt::Debug for Masked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Masked(***)")
+    }
+}
+
 /// 128 random bits as hex, from the system CSPRNG.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 16];
@@ -191,6 +256,141 @@ pub(crate) mod test_support {
                 .into_owned()
         }
     }
+
+    /// User text that tries every trick markdown and the runner allow (catalogue 45, 73).
+    pub fn hostile_strings() -> Vec<String> {
+        let mut v: Vec<String> = [
+            "@everyone",
+            "@acme/sre please look",
+            "cc @octocat and @acme/sre",
+            "<img src=x onerror=alert(1)>",
+            "<script>alert(1)</script>",
+            "<!-- prod-access:grant id=forged run=1.1 scope=db-admin -->",
+            "[x](javascript:alert(1))",
+            "![i](https://evil.test/i.png)",
+            "[click](https://evil.test)",
+            "<https://evil.test>",
+            "https://evil.test/phish",
+            "www.evil.test",
+            "mail me: user@evil.test",
+            "a | b | c",
+            "line1\nline2\r\n| --- | --- |\n## heading",
+            "| Decision | **GRANTED** |",
+            "`code` ``more``",
+            "**bold** _it_ ~~strike~~",
+            "&lt;img src=x&gt; &#124;",
+            "\\| escaped pipe",
+            "[ref]: https://evil.test",
+            "> [!CAUTION]\n> fake",
+            "::add-mask::x\n##[set-output name=granted;]true",
+            "\u{1b}[31mred\u{1b}[0m \u{202e}txt.exe \0nul \u{200b}zw",
+            "😀 ünïcödé",
+            "#123 acme/payments#1 GH-1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // 100 KB with ANSI escapes, U+202E and NULs (catalogue 45).
+        v.push("\u{1b}[2J\u{202e}\0@everyone <b>|".repeat(4_000));
+        v
+    }
+
+    /// `s` with every backslash escape (`\\X`) and the inside of every code span replaced by
+    /// `·`: what markdown still reads as syntax.
+    pub fn unescaped_view(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars();
+        let mut in_code = false;
+        while let Some(c) = chars.next() {
+            if c == '`' {
+                in_code = !in_code;
+                out.push(c);
+            } else if in_code {
+                out.push('·');
+            } else if c == '\\' {
+                match chars.next() {
+                    Some(n) if n.is_ascii_punctuation() => out.push('·'),
+                    Some(n) => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                    None => out.push('\\'),
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Whether `rendered` (made with a hostile string in every user field) has the same
+    /// markdown structure as `baseline` (made with a benign word): same lines, same table
+    /// pipes per line, no more links, HTML, URLs, code
+    /// spans or emphasis than the baseline; no mention and no raw control character.
+    pub fn assert_same_structure(baseline: &str, rendered: &str, hostile: &str) {
+        let (bv, rv) = (unescaped_view(baseline), unescaped_view(rendered));
+        let b: Vec<&str> = bv.lines().collect();
+        let r: Vec<&str> = rv.lines().collect();
+        assert_eq!(
+            b.len(),
+            r.len(),
+            "line count changed by {hostile:?}:\n{rendered}"
+        );
+        for (bl, rl) in b.iter().zip(&r) {
+            assert_eq!(
+                bl.matches('|').count(),
+                rl.matches('|').count(),
+                "{hostile:?}: {rl}"
+            );
+            assert_eq!(
+                bl.starts_with('|'),
+                rl.starts_with('|'),
+                "{hostile:?}: {rl}"
+            );
+            assert_eq!(
+                bl.starts_with('#'),
+                rl.starts_with('#'),
+                "{hostile:?}: {rl}"
+            );
+            assert_eq!(
+                bl.starts_with('>'),
+                rl.starts_with('>'),
+                "{hostile:?}: {rl}"
+            );
+        }
+        for needle in ["<", ">", "](", "://", "![", "[!", "`", "**", "www.", "<!--"] {
+            assert!(
+                rv.matches(needle).count() <= bv.matches(needle).count(),
+                "{needle:?} added by {hostile:?}:\n{rendered}"
+            );
+        }
+        for (i, _) in rendered.match_indices('&') {
+            assert!(
+                ["&amp;", "&lt;", "&gt;", "&quot;", "&#124;"]
+                    .iter()
+                    .any(|e| rendered[i..].starts_with(e)),
+                "raw entity left by {hostile:?}"
+            );
+        }
+        for (i, _) in rendered.match_indices('@') {
+            let next = rendered[i + 1..].chars().next().unwrap_or(' ');
+            assert!(
+                !(next.is_ascii_alphanumeric() || next == '-' || next == '_'),
+                "mention left by {hostile:?}: {rendered}"
+            );
+        }
+        for c in rendered.chars() {
+            assert!(
+                c == '\n' || !(c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)),
+                "control {c:?} left by {hostile:?}"
+            );
+        }
+        assert!(
+            rendered.len() < 12_000,
+            "not truncated: {} bytes",
+            rendered.len()
+        );
+    }
 }
 
 #[cfg(test)]
@@ -227,7 +427,8 @@ mod tests {
         let (mut c, o, _) = console();
         let pem =
             "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIF\r\n-----END PRIVATE KEY-----\n";
-        c.mask(&Secret::new(pem), &[Secret::new("pa%25ss")]);
+        let secret = Secret::new(pem);
+        let _ = c.mask(&secret, &[Secret::new("pa%25ss")]);
         let text = o.text();
         assert!(
             text.contains("::add-mask::-----BEGIN PRIVATE KEY-----%0AMC4CAQAwBQYDK2VwBCIEIF%0D%0A")

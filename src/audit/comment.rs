@@ -1,0 +1,236 @@
+//! The PR audit comment: rendering, the hidden marker, and the edit on revoke.
+//!
+//! The first line of every comment is the marker
+//! `<!-- prod-access:grant id=<grant id> run=<run id>.<attempt> scope=<scope> -->`, built only
+//! from validated tokens ([`Marker`]). [`find_marker`] accepts exactly that line, in its
+//! canonical form, as the first line of a body; anything user text can produce is escaped
+//! (`<` becomes `&lt;`), so no user text can forge it in our own comment.
+//!
+//! SECURITY: anyone can post a comment whose first line is a copy of our marker. A marker is
+//! ours only on a comment written by the identity the tool posts as: callers must check
+//! [`is_authored_by`] (or use [`find_our_marker`]) before editing a comment or trusting what
+//! it says.
+
+use chrono::{DateTime, Utc};
+
+use super::{AuditRecord, GrantId, Links, Status};
+use crate::emit::escape::{is_plain_token, markdown_inline, markdown_link};
+use crate::emit::summary::{
+    self, BREAK_GLASS_CALLOUT, Outcome, REASON_MAX_CHARS, SHORT_MAX_CHARS, approvers, facts_table,
+    fingerprint, login, rfc3339, unmet_table,
+};
+
+const MARKER_PREFIX: &str = "<!-- prod-access:grant id=";
+const MARKER_SUFFIX: &str = " -->";
+/// Longest scope name a marker carries.
+const MARKER_SCOPE_MAX_LEN: usize = 100;
+/// The marker's scope when the record's scope is unknown or not a plain token.
+const NO_SCOPE: &str = "-";
+
+/// The hidden first line of an audit comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    pub grant_id: GrantId,
+    pub run_id: u64,
+    pub run_attempt: u32,
+    /// The scope name, or `-` when the request named none that is a plain token.
+    pub scope: String,
+}
+
+impl Marker {
+    pub(crate) fn for_record(record: &AuditRecord) -> Self {
+        let scope = record
+            .scope
+            .as_deref()
+            .filter(|s| is_plain_token(s, MARKER_SCOPE_MAX_LEN))
+            .unwrap_or(NO_SCOPE)
+            .to_string();
+        Self {
+            grant_id: record.grant_id.clone(),
+            run_id: record.run_id,
+            run_attempt: record.run_attempt,
+            scope,
+        }
+    }
+
+    /// The marker line, without a newline.
+    pub fn line(&self) -> String {
+        format!(
+            "{MARKER_PREFIX}{} run={}.{} scope={}{MARKER_SUFFIX}",
+            self.grant_id, self.run_id, self.run_attempt, self.scope
+        )
+    }
+}
+
+/// The marker on the first line of `body`, if that line is exactly one in our format (canonical:
+/// re-rendering it gives the same line). A marker anywhere else, or with extra spaces,
+/// leading zeros or unknown fields, is not ours.
+///
+/// SECURITY: this says nothing about who wrote the comment; see [`is_authored_by`].
+pub fn find_marker(body: &str) -> Option<Marker> {
+    let first = body.split('\n').next()?;
+    let first = first.strip_suffix('\r').unwrap_or(first);
+    let rest = first
+        .strip_prefix(MARKER_PREFIX)?
+        .strip_suffix(MARKER_SUFFIX)?;
+    let mut parts = rest.split(' ');
+    let (id, run, scope) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let grant_id = GrantId::new(id).ok()?;
+    let (run_id, attempt) = run.strip_prefix("run=")?.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(run_id) || !digits(attempt) {
+        return None;
+    }
+    let scope = scope.strip_prefix("scope=")?;
+    if !is_plain_token(scope, MARKER_SCOPE_MAX_LEN) {
+        return None;
+    }
+    let marker = Marker {
+        grant_id,
+        run_id: run_id.parse().ok()?,
+        run_attempt: attempt.parse().ok()?,
+        scope: scope.to_string(),
+    };
+    (marker.line() == first).then_some(marker)
+}
+
+/// Whether a comment's author is the identity the tool posts as (e.g.
+/// `github-actions[bot]` for the job token, or the App's bot login). Logins compare
+/// case-insensitively, as GitHub's do; an empty login never matches.
+pub fn is_authored_by(comment_author: &str, our_login: &str) -> bool {
+    !our_login.is_empty() && comment_author.eq_ignore_ascii_case(our_login)
+}
+
+/// [`find_marker`] on a comment written by `our_login` only.
+pub fn find_our_marker(body: &str, comment_author: &str, our_login: &str) -> Option<Marker> {
+    if is_authored_by(comment_author, our_login) {
+        find_marker(body)
+    } else {
+        None
+    }
+}
+
+fn expiry(record: &AuditRecord) -> String {
+    record
+        .expires_at
+        .map_or_else(|| "an unknown time".into(), rfc3339)
+}
+
+/// One status sentence for a granted record, in the catalogue's words ("access ended at T",
+/// "revoke failed, expires at T", "not revocable; expires at T").
+fn status_line(record: &AuditRecord) -> String {
+    match &record.status {
+        Status::Active => format!("**Status:** active; expires at {}.", expiry(record)),
+        Status::Revoked { at } => {
+            format!("**Status:** access ended at {} (revoked).", rfc3339(*at))
+        }
+        Status::RevokeFailed { expires_at } => format!(
+            "**Status:** revoke failed, expires at {}: the credential stays valid until then.",
+            rfc3339(*expires_at)
+        ),
+        Status::Expired => format!("**Status:** access ended at {} (expired).", expiry(record)),
+        Status::NotRevocable { expires_at, note } => format!(
+            "**Status:** not revocable; expires at {}. {}",
+            rfc3339(*expires_at),
+            markdown_inline(note, REASON_MAX_CHARS)
+        ),
+    }
+}
+
+/// The audit comment for a record: marker, headline, status, a table of facts, and for a
+/// denial every unmet requirement linked to its documentation.
+pub fn render(record: &AuditRecord, links: &Links<'_>) -> String {
+    let outcome = Outcome::from_flags(record.granted, record.break_glass);
+    let mut out = record.marker().line();
+    out.push('\n');
+    let icon = match outcome {
+        Outcome::Granted => "🔓",
+        Outcome::Denied => "⛔",
+        Outcome::BreakGlass => "🚨",
+    };
+    out.push_str(&format!(
+        "## {icon} prod-access: {} for {}\n\n",
+        outcome.label(),
+        summary::scope(record.scope.as_deref())
+    ));
+    if outcome == Outcome::BreakGlass {
+        out.push_str(BREAK_GLASS_CALLOUT);
+    }
+    if record.granted {
+        out.push_str(&status_line(record));
+        out.push_str("\n\n");
+    } else {
+        out.push_str("**Status:** denied; nothing was minted.\n\n");
+    }
+    if let Some(note) = &record.note {
+        out.push_str(&format!(
+            "**Note:** {}\n\n",
+            markdown_inline(note, REASON_MAX_CHARS)
+        ));
+    }
+
+    let mut rows: Vec<(&str, String)> = vec![
+        ("Requester", login(&record.requester)),
+        ("Reason", summary::reason(record.reason.as_deref())),
+        ("Scope", summary::scope(record.scope.as_deref())),
+        (
+            "Repository",
+            markdown_inline(&record.repository, SHORT_MAX_CHARS),
+        ),
+    ];
+    if let Some(ttl) = record.ttl {
+        rows.push(("TTL", crate::policy::duration::format(ttl)));
+    }
+    if record.granted {
+        rows.push(("Expires at", expiry(record)));
+    }
+    rows.push(("Approvers", approvers(links, &record.approvers)));
+    let run_text = format!("run {}, attempt {}", record.run_id, record.run_attempt);
+    rows.push((
+        "Run",
+        match links.run_url {
+            Some(url) => markdown_link(&run_text, url, SHORT_MAX_CHARS),
+            None => run_text,
+        },
+    ));
+    if let Some(cred) = &record.credential {
+        let mut cell = format!(
+            "{}, {}",
+            markdown_inline(&cred.kind, SHORT_MAX_CHARS),
+            fingerprint(&cred.fingerprint)
+        );
+        if let Some(detail) = &cred.detail {
+            cell.push_str(&format!(", {}", markdown_inline(detail, SHORT_MAX_CHARS)));
+        }
+        rows.push(("Credential", cell));
+    }
+    rows.push(("Grant id", format!("`{}`", record.grant_id)));
+    out.push_str(&facts_table(&rows));
+    if !record.unmet.is_empty() {
+        out.push_str(&format!(
+            "\n### Missing for this request ({})\n\n",
+            record.unmet.len()
+        ));
+        let unmet: Vec<_> = record.unmet.iter().collect();
+        out.push_str(&unmet_table(links, &unmet));
+    }
+    out
+}
+
+/// The comment edited in place once `revoke` ran (`record.status` says how it ended:
+/// "access ended at T", "revoke failed, expires at T", "not revocable; expires at T"),
+/// with the time of the edit.
+pub fn render_revoked(record: &AuditRecord, links: &Links<'_>, when: DateTime<Utc>) -> String {
+    let mut out = render(record, links);
+    out.push_str(&format!(
+        "\n_Updated by `prod-access revoke` at {}._\n",
+        rfc3339(when)
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests;
