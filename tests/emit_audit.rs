@@ -37,37 +37,9 @@ impl Buf {
     }
 }
 
-/// The runner's `EnvFileKeyValuePairs` on Linux: `NAME=VALUE`, or `NAME<<DELIM` and the
-/// lines up to one equal to `DELIM`.
+/// The runner's `EnvFileKeyValuePairs` on Linux.
 fn runner_parse(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut lines = text.split_inclusive('\n');
-    while let Some(line) = lines.next() {
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        if line.is_empty() {
-            continue;
-        }
-        match (line.find('='), line.find("<<")) {
-            (Some(e), h) if h.is_none_or(|h| e < h) => {
-                out.push((line[..e].to_string(), line[e + 1..].to_string()))
-            }
-            (_, Some(h)) => {
-                let delimiter = &line[h + 2..];
-                let mut value = String::new();
-                loop {
-                    let l = lines.next().expect("delimiter not found");
-                    if l.strip_suffix('\n') == Some(delimiter) {
-                        break;
-                    }
-                    value.push_str(l);
-                }
-                let value = value.strip_suffix('\n').unwrap_or(&value).to_string();
-                out.push((line[..h].to_string(), value));
-            }
-            _ => panic!("invalid line {line:?}"),
-        }
-    }
-    out
+    prod_access::emit::files::parse_runner_file(text, false).expect("the runner can read the file")
 }
 
 fn scrub_delimiters(text: &str) -> String {

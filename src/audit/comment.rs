@@ -114,16 +114,25 @@ pub fn find_our_marker(body: &str, comment_author: &str, our_login: &str) -> Opt
 }
 
 fn expiry(record: &AuditRecord) -> String {
-    record
-        .expires_at
-        .map_or_else(|| "an unknown time".into(), rfc3339)
+    expiry_text(record.expires_at)
+}
+
+fn expiry_text(expires_at: Option<DateTime<Utc>>) -> String {
+    expires_at.map_or_else(|| "an unknown time".into(), rfc3339)
 }
 
 /// One status sentence for a granted record, in the catalogue's words ("access ended at T",
 /// "revoke failed, expires at T", "not revocable; expires at T").
 fn status_line(record: &AuditRecord) -> String {
-    match &record.status {
-        Status::Active => format!("**Status:** active; expires at {}.", expiry(record)),
+    status_text(&record.status, record.expires_at)
+}
+
+fn status_text(status: &Status, expires_at: Option<DateTime<Utc>>) -> String {
+    match status {
+        Status::Active => format!(
+            "**Status:** active; expires at {}.",
+            expiry_text(expires_at)
+        ),
         Status::Revoked { at } => {
             format!("**Status:** access ended at {} (revoked).", rfc3339(*at))
         }
@@ -131,13 +140,59 @@ fn status_line(record: &AuditRecord) -> String {
             "**Status:** revoke failed, expires at {}: the credential stays valid until then.",
             rfc3339(*expires_at)
         ),
-        Status::Expired => format!("**Status:** access ended at {} (expired).", expiry(record)),
+        Status::Expired => format!(
+            "**Status:** access ended at {} (expired).",
+            expiry_text(expires_at)
+        ),
         Status::NotRevocable { expires_at, note } => format!(
             "**Status:** not revocable; expires at {}. {}",
             rfc3339(*expires_at),
             markdown_inline(note, REASON_MAX_CHARS)
         ),
     }
+}
+
+/// The body of one of our comments with its status changed, for `revoke`: `revoke` holds
+/// only untrusted state, not the record, so it edits the status line of the comment this
+/// tool wrote and appends when. `None` when the body is not a granted comment of ours for
+/// `grant_id` (a marker on the first line, exactly one status line).
+pub fn restatus(
+    body: &str,
+    grant_id: &str,
+    status: &Status,
+    expires_at: Option<DateTime<Utc>>,
+    when: DateTime<Utc>,
+) -> Option<String> {
+    let marker = find_marker(body)?;
+    if marker.grant_id.as_str() != grant_id {
+        return None;
+    }
+    let status_lines = body
+        .lines()
+        .filter(|l| l.starts_with("**Status:** "))
+        .count();
+    if status_lines != 1 || body.contains("**Status:** denied") {
+        return None;
+    }
+    let mut out = String::with_capacity(body.len() + 128);
+    for line in body.lines() {
+        if line.starts_with("_Updated by `prod-access revoke` at ") {
+            continue;
+        }
+        if line.starts_with("**Status:** ") {
+            out.push_str(&status_text(status, expires_at));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out.push_str(&format!(
+        "\n\n_Updated by `prod-access revoke` at {}._\n",
+        rfc3339(when)
+    ));
+    Some(out)
 }
 
 /// The audit comment for a record: marker, headline, status, a table of facts, and for a

@@ -5,6 +5,7 @@
 //! `Result<ExitClass, Error>`; nothing else exits the process.
 
 pub mod check;
+pub mod grant;
 pub mod keys;
 
 use clap::Parser;
@@ -48,8 +49,31 @@ pub fn run(
 ) -> Result<ExitClass, Error> {
     match command {
         Command::Check(args) => check::run(&args, console, env),
-        Command::Grant(_) => Err(not_yet("grant", GRANT_FLOW)),
-        Command::Revoke(_) => Err(not_yet("revoke", GRANT_FLOW)),
+        Command::Grant(args) => {
+            let inputs = args.inputs.resolve(env)?;
+            let runner = grant::Runner::from_env(env)?;
+            let config = grant::FlowConfig::default();
+            let forge = grant::github(&runner, &inputs, &config)?;
+            block_on(grant::grant(
+                &forge, &runner, &inputs, console, env, &config,
+            ))
+        }
+        Command::Revoke(args) => {
+            let inputs = args.inputs.resolve(env)?;
+            if env("STATE_handle")
+                .filter(|v| !v.trim().is_empty())
+                .is_none()
+            {
+                console.say("prod-access: nothing was granted in this job; nothing to revoke");
+                return Ok(ExitClass::Ok);
+            }
+            let runner = grant::Runner::from_env(env)?;
+            let config = grant::FlowConfig::default();
+            let forge = grant::github(&runner, &inputs, &config)?;
+            block_on(grant::revoke(
+                &forge, &runner, &inputs, console, env, &config,
+            ))
+        }
         Command::Demo(_) => Err(not_yet("demo", GRANT_FLOW)),
         Command::Keygen(args) => keys::keygen(&args, console),
         Command::Jwks(args) => keys::jwks(&args, console, env),
@@ -65,6 +89,18 @@ const CREDENTIALS: &str = "it arrives with the postgres and ssh credentials";
 
 fn not_yet(command: &'static str, why: &'static str) -> Error {
     Error::NotYetAvailable { command, why }
+}
+
+/// Runs a future on a fresh single-threaded runtime: the network edge is async, the rest
+/// of the tool is not.
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Upstream(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(future)
 }
 
 /// Prints an error once, with its help line.

@@ -237,6 +237,16 @@ impl RunnerFiles {
         file.append(text.as_bytes())
     }
 
+    /// Non-secret variables for later steps (file paths, the grant id). Plain `&str`, so
+    /// nothing secret can come here: secrets go through [`Self::write_env`] with their
+    /// mask proof. Names are checked as for secrets.
+    pub fn write_public_env(&mut self, pairs: &[(&str, &str)]) -> Result<(), FilesError> {
+        for (name, _) in pairs {
+            validate_env_name(name)?;
+        }
+        write_pairs(self.env.as_mut(), FileKind::Env, pairs, true)
+    }
+
     /// Writes step outputs (`requested`, `granted`, `grant-id`, `scope`, `expires-at`,
     /// `approvers`). Never secrets: the values are plain `&str`. Without `GITHUB_OUTPUT`
     /// (outside a runner) nothing is written.
@@ -566,6 +576,70 @@ fn heredoc_open_at_end(text: &str) -> bool {
         }
     }
     false
+}
+
+/// What the runner reads back from a file that [`RunnerFiles`] wrote: a model of its parser for `GITHUB_ENV`, `GITHUB_OUTPUT` and `GITHUB_STATE`
+/// (`EnvFileKeyValuePairs` in actions/runner `src/Runner.Worker/FileCommandManager.cs`):
+/// lines end at `\n` (and at `\r\n` on Windows); an empty line is skipped; a line is
+/// `NAME=VALUE` when `=` comes before any `<<`, else `NAME<<DELIM` followed by value lines
+/// up to a line equal to `DELIM`; the value is the text between, without the newline that
+/// ends its last line.
+pub fn parse_runner_file(text: &str, windows: bool) -> Result<Vec<(String, String)>, String> {
+    fn read_line<'t>(text: &'t str, index: &mut usize, windows: bool) -> Option<(&'t str, usize)> {
+        if *index >= text.len() {
+            return None;
+        }
+        let start = *index;
+        let Some(lf) = text[start..].find('\n').map(|i| i + start) else {
+            *index = text.len();
+            return Some((&text[start..], 0));
+        };
+        if windows
+            && let Some(crlf) = text[start..].find("\r\n").map(|i| i + start)
+            && crlf < lf
+        {
+            *index = crlf + 2;
+            return Some((&text[start..crlf], 2));
+        }
+        *index = lf + 1;
+        Some((&text[start..lf], 1))
+    }
+
+    let mut pairs = Vec::new();
+    let mut index = 0;
+    while let Some((line, _)) = read_line(text, &mut index, windows) {
+        if line.is_empty() {
+            continue;
+        }
+        let eq = line.find('=');
+        let hd = line.find("<<");
+        match (eq, hd) {
+            (Some(e), h) if h.is_none_or(|h| e < h) => {
+                let (k, v) = line.split_at(e);
+                pairs.push((k.to_string(), v[1..].to_string()));
+            }
+            (_, Some(h)) => {
+                let (name, delimiter) = (&line[..h], &line[h + 2..]);
+                if name.is_empty() || delimiter.is_empty() {
+                    return Err(format!("invalid format {line:?}"));
+                }
+                let start = index;
+                let mut end = index;
+                loop {
+                    match read_line(text, &mut index, windows) {
+                        None => return Err(format!("delimiter {delimiter:?} not found")),
+                        Some((l, _)) if l == delimiter => break,
+                        Some((_, 0)) => return Err("EOF marker missing new line".into()),
+                        Some((_, nl)) => end = index - nl,
+                    }
+                }
+                let value = if end > start { &text[start..end] } else { "" };
+                pairs.push((name.to_string(), value.to_string()));
+            }
+            _ => return Err(format!("invalid format {line:?}")),
+        }
+    }
+    Ok(pairs)
 }
 
 #[cfg(test)]

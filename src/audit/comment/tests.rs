@@ -430,3 +430,31 @@ fn snapshot_revoked_because_env_could_not_be_written() {
     assert!(out.contains("access ended at 2026-11-23T22:01:00Z"));
     insta::assert_snapshot!("revoked_env_unwritable", out);
 }
+
+#[test]
+fn restatus_edits_only_our_granted_comment() {
+    let body = render(&granted(), &links());
+    let when = chrono::DateTime::parse_from_rfc3339("2026-11-23T22:03:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let status = Status::Revoked { at: when };
+    let out = restatus(&body, "pa-4242-1-db-read", &status, None, when).unwrap();
+    assert!(out.contains("**Status:** access ended at 2026-11-23T22:03:00Z (revoked)."));
+    assert!(!out.contains("**Status:** active"));
+    assert!(out.ends_with("_Updated by `prod-access revoke` at 2026-11-23T22:03:00Z._\n"));
+    // Twice: one update line, not two.
+    let again = restatus(&out, "pa-4242-1-db-read", &status, None, when).unwrap();
+    assert_eq!(again.matches("_Updated by").count(), 1);
+    // Another grant's id, a denial, or a body without our marker: untouched.
+    assert!(restatus(&body, "pa-other", &status, None, when).is_none());
+    assert!(
+        restatus(
+            "**Status:** active",
+            "pa-4242-1-db-read",
+            &status,
+            None,
+            when
+        )
+        .is_none()
+    );
+}

@@ -3,70 +3,6 @@ use crate::emit::Console;
 use crate::emit::test_support::Buf;
 use crate::secret::Secret;
 
-/// A model of the runner's parser for `GITHUB_ENV`, `GITHUB_OUTPUT` and `GITHUB_STATE`
-/// (`EnvFileKeyValuePairs` in actions/runner `src/Runner.Worker/FileCommandManager.cs`):
-/// lines end at `\n` (and at `\r\n` on Windows); an empty line is skipped; a line is
-/// `NAME=VALUE` when `=` comes before any `<<`, else `NAME<<DELIM` followed by value lines
-/// up to a line equal to `DELIM`; the value is the text between, without the newline that
-/// ends its last line.
-pub(crate) fn runner_parse(text: &str, windows: bool) -> Result<Vec<(String, String)>, String> {
-    fn read_line<'t>(text: &'t str, index: &mut usize, windows: bool) -> Option<(&'t str, usize)> {
-        if *index >= text.len() {
-            return None;
-        }
-        let start = *index;
-        let Some(lf) = text[start..].find('\n').map(|i| i + start) else {
-            *index = text.len();
-            return Some((&text[start..], 0));
-        };
-        if windows
-            && let Some(crlf) = text[start..].find("\r\n").map(|i| i + start)
-            && crlf < lf
-        {
-            *index = crlf + 2;
-            return Some((&text[start..crlf], 2));
-        }
-        *index = lf + 1;
-        Some((&text[start..lf], 1))
-    }
-
-    let mut pairs = Vec::new();
-    let mut index = 0;
-    while let Some((line, _)) = read_line(text, &mut index, windows) {
-        if line.is_empty() {
-            continue;
-        }
-        let eq = line.find('=');
-        let hd = line.find("<<");
-        match (eq, hd) {
-            (Some(e), h) if h.is_none_or(|h| e < h) => {
-                let (k, v) = line.split_at(e);
-                pairs.push((k.to_string(), v[1..].to_string()));
-            }
-            (_, Some(h)) => {
-                let (name, delimiter) = (&line[..h], &line[h + 2..]);
-                if name.is_empty() || delimiter.is_empty() {
-                    return Err(format!("invalid format {line:?}"));
-                }
-                let start = index;
-                let mut end = index;
-                loop {
-                    match read_line(text, &mut index, windows) {
-                        None => return Err(format!("delimiter {delimiter:?} not found")),
-                        Some((l, _)) if l == delimiter => break,
-                        Some((_, 0)) => return Err("EOF marker missing new line".into()),
-                        Some((_, nl)) => end = index - nl,
-                    }
-                }
-                let value = if end > start { &text[start..end] } else { "" };
-                pairs.push((name.to_string(), value.to_string()));
-            }
-            _ => return Err(format!("invalid format {line:?}")),
-        }
-    }
-    Ok(pairs)
-}
-
 fn console() -> (Console, Buf) {
     let out = Buf::default();
     (
@@ -129,7 +65,7 @@ fn env_heredocs_parse_back_to_exactly_the_expected_keys() {
 
     let text = read(&p.env);
     for windows in [false, true] {
-        let parsed = runner_parse(&text, windows).unwrap();
+        let parsed = parse_runner_file(&text, windows).unwrap();
         let expected: Vec<(String, String)> =
             names.iter().cloned().zip(values.iter().cloned()).collect();
         assert_eq!(parsed, expected, "windows={windows}\n{text}");
@@ -148,7 +84,7 @@ fn a_value_holding_an_earlier_delimiter_stays_one_value() {
     let hostile = format!("x\n{delimiter}\ninjected=1\n{delimiter}");
     files.write_outputs(&[("second", &hostile)]).unwrap();
     let text = read(&p.output);
-    let parsed = runner_parse(&text, false).unwrap();
+    let parsed = parse_runner_file(&text, false).unwrap();
     assert_eq!(
         parsed,
         vec![
@@ -181,13 +117,13 @@ fn outputs_and_state_round_trip() {
     let state = [("grant_id", "g-01"), ("reason", "line 1\r\nEOF\r\nx=1")];
     files.write_state(&state).unwrap();
     for windows in [false, true] {
-        let got = runner_parse(&read(&p.output), windows).unwrap();
+        let got = parse_runner_file(&read(&p.output), windows).unwrap();
         let want: Vec<(String, String)> = outputs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert_eq!(got, want);
-        let got = runner_parse(&read(&p.state), windows).unwrap();
+        let got = parse_runner_file(&read(&p.state), windows).unwrap();
         let want: Vec<(String, String)> = state
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -268,7 +204,7 @@ fn bad_and_dangerous_env_names_are_refused_and_nothing_is_written() {
             ("DATABASE_URL", &m),
         ])
         .unwrap();
-    assert_eq!(runner_parse(&read(&p.env), false).unwrap().len(), 3);
+    assert_eq!(parse_runner_file(&read(&p.env), false).unwrap().len(), 3);
 }
 
 #[test]
@@ -408,7 +344,7 @@ fn existing_content_is_kept_and_a_missing_newline_repaired() {
     let mut files = RunnerFiles::open(&p).unwrap();
     files.write_outputs(&[("granted", "true")]).unwrap();
     files.append_summary("| a |").unwrap();
-    let parsed = runner_parse(&read(&p.output), false).unwrap();
+    let parsed = parse_runner_file(&read(&p.output), false).unwrap();
     assert_eq!(
         parsed,
         vec![
@@ -457,15 +393,15 @@ fn the_parser_model_agrees_with_the_runner_on_known_cases() {
     // Cases from the runner's own tests (SetEnvFileCommandL0): `=` before `<<` is a plain
     // line; a heredoc keeps inner blank lines; an unterminated heredoc is an error.
     assert_eq!(
-        runner_parse("MY_ENV=my value<<EOF\n", false).unwrap(),
+        parse_runner_file("MY_ENV=my value<<EOF\n", false).unwrap(),
         vec![("MY_ENV".into(), "my value<<EOF".into())]
     );
     assert_eq!(
-        runner_parse("MY_ENV<<EOF\n\nline two\n\nEOF\n", false).unwrap(),
+        parse_runner_file("MY_ENV<<EOF\n\nline two\n\nEOF\n", false).unwrap(),
         vec![("MY_ENV".into(), "\nline two\n".into())]
     );
-    assert!(runner_parse("MY_ENV<<EOF\nvalue\n", false).is_err());
-    assert!(runner_parse("JUST_TEXT\n", false).is_err());
+    assert!(parse_runner_file("MY_ENV<<EOF\nvalue\n", false).is_err());
+    assert!(parse_runner_file("JUST_TEXT\n", false).is_err());
 }
 
 #[test]
@@ -487,7 +423,7 @@ fn blank_or_nul_secrets_are_refused_for_env() {
     // Outputs and state may be empty.
     files.write_outputs(&[("approvers", "")]).unwrap();
     assert_eq!(
-        runner_parse(&read(&p.output), false).unwrap(),
+        parse_runner_file(&read(&p.output), false).unwrap(),
         vec![("approvers".into(), String::new())]
     );
     assert!(!out.text().contains("::add-mask::\n"));

@@ -1,0 +1,644 @@
+//! `prod-access grant` (and the online `check`): the whole flow of contract §6.
+//!
+//! ```text
+//! runner env (hints) -> forge: repository, policy from the default branch
+//!   -> verified OIDC identity (issuer and audience from that policy)
+//!   -> event -> request -> evidence from the forge -> decision (pure)
+//!   -> grant: mint -> mask -> audit comment -> GITHUB_ENV -> outputs -> state -> summary
+//! ```
+//!
+//! SECURITY: every failure after the mint revokes before it returns (exit 3); nothing reaches
+//! `GITHUB_ENV` before the mask lines and the audit comment exist.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::comment::{find_marker, render, restatus};
+use crate::audit::{AuditRecord, CredentialInfo, GrantId, RunFacts, Status};
+use crate::cli::{IfNoRequest, Inputs};
+use crate::commands::check::print_decision;
+use crate::credential::{AnyProvider, GrantContext, Minted, Provider, RevokeHandle, RevokeOutcome};
+use crate::decide::{Decision, DecisionInput, Request, RequestInputs, decide, resolve_request};
+use crate::emit::escape::log_inline;
+use crate::emit::files::{RunnerFiles, RunnerPaths};
+use crate::emit::summary::{Links, SummaryView, render_summary, rfc3339};
+use crate::emit::{Console, Level, Masked};
+use crate::error::{Error, ExitClass};
+use crate::event::{EventOutcome, RequestKeys, parse_event, read_event_file};
+use crate::forge::{
+    Comment, Evidence, Forge, ForgeConfig, GitHub, RepoRef, Repository, gather_evidence,
+    reparse_with_head_commit,
+};
+use crate::oidc::fetch::{FetchConfig, JwksCache, OidcClient};
+use crate::oidc::{
+    IdentityInputs, REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity, verified_identity_with,
+};
+use crate::policy::{Policy, load_policy};
+use crate::runner::RunnerHints;
+use crate::secret::Secret;
+
+/// Where docs links in summaries and comments point.
+pub const REQUIREMENTS_DOC: &str =
+    "https://github.com/prod-access/prod-access/blob/main/docs/requirements.md";
+
+/// The variable a grant adds to `GITHUB_ENV` so a second `grant` for the same run attempt
+/// and scope in this job is refused (`not-already-granted`). Forging it can only deny.
+pub const GRANTS_VAR: &str = "PROD_ACCESS_GRANTS";
+
+/// The runner's environment as this flow reads it: untrusted hints and file paths.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    pub event_name: String,
+    pub event_path: PathBuf,
+    pub repo: RepoRef,
+    pub api_url: String,
+    pub server_url: String,
+    pub paths: RunnerPaths,
+    pub hints: RunnerHints,
+}
+
+impl Runner {
+    /// Reads the runner's variables; a missing one is exit 2 before any request.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let get = |var| env(var).filter(|v: &String| !v.trim().is_empty());
+        let what = "the runner's environment";
+        let event_name = get("GITHUB_EVENT_NAME").ok_or(Error::MissingEnv {
+            what,
+            var: "GITHUB_EVENT_NAME",
+        })?;
+        let event_path = get("GITHUB_EVENT_PATH").ok_or(Error::MissingEnv {
+            what,
+            var: "GITHUB_EVENT_PATH",
+        })?;
+        let repository = get("GITHUB_REPOSITORY").ok_or(Error::MissingEnv {
+            what,
+            var: "GITHUB_REPOSITORY",
+        })?;
+        let repo = RepoRef::parse(&repository).ok_or_else(|| {
+            Error::Usage(format!(
+                "GITHUB_REPOSITORY must be owner/name, got {}",
+                crate::emit::escape::quote_untrusted(&repository, 80)
+            ))
+        })?;
+        Ok(Self {
+            event_name,
+            event_path: PathBuf::from(event_path),
+            repo,
+            api_url: get("GITHUB_API_URL")
+                .unwrap_or_else(|| crate::forge::github::DEFAULT_API_URL.into()),
+            server_url: get("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
+            paths: RunnerPaths::from_lookup(env),
+            hints: RunnerHints::from_lookup(env),
+        })
+    }
+
+    fn repo_url(&self) -> String {
+        format!("{}/{}", self.server_url.trim_end_matches('/'), self.repo)
+    }
+
+    fn run_url(&self, identity: &VerifiedIdentity) -> String {
+        format!(
+            "{}/actions/runs/{}/attempts/{}",
+            self.repo_url(),
+            identity.run_id,
+            identity.run_attempt
+        )
+    }
+}
+
+/// Knobs for tests and `demo`: deadlines and the clock.
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    pub forge: ForgeConfig,
+    pub oidc: FetchConfig,
+    /// The clock of the grant (tests move it; production reads the system clock).
+    pub now: fn() -> DateTime<Utc>,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        Self {
+            forge: ForgeConfig::default(),
+            oidc: FetchConfig::default(),
+            now: Utc::now,
+        }
+    }
+}
+
+/// Everything the decision was made from.
+pub struct Decided {
+    pub policy: Policy,
+    pub repository: Repository,
+    pub identity: VerifiedIdentity,
+    pub request: Request,
+    pub evidence: Evidence,
+    pub decision: Decision,
+    /// The PR's comments when a PR is involved (for the replay check and the audit).
+    pub comments: Vec<Comment>,
+}
+
+/// What the decision step found.
+pub enum Found {
+    NoRequest(String),
+    Decided(Box<Decided>),
+}
+
+/// Reads everything and decides. Shared by `grant` and the online `check`.
+pub async fn decide_online<F: Forge>(
+    forge: &F,
+    runner: &Runner,
+    inputs: &Inputs,
+    env: &dyn Fn(&str) -> Option<String>,
+    config: &FlowConfig,
+) -> Result<Found, Error> {
+    // SECURITY: without a token request URL there is no identity; fail before any request.
+    for var in [REQUEST_URL_VAR, REQUEST_TOKEN_VAR] {
+        if env(var).filter(|v| !v.is_empty()).is_none() {
+            return Err(Error::MissingEnv {
+                what: "the job's OIDC token",
+                var,
+            });
+        }
+    }
+    // The repository named by the runner only locates the policy; the verified token must
+    // name the same repository (checked below) before anything it says is used.
+    let repository = forge.repository(&runner.repo).await?;
+    let policy_text = forge
+        .policy_file(&runner.repo, &inputs.policy, &repository.default_branch)
+        .await?;
+    let policy = load_policy(&policy_text)?;
+    if inputs.audience != policy.identity.audience
+        && inputs.audience != crate::policy::DEFAULT_AUDIENCE
+    {
+        return Err(Error::Config {
+            id: "config.audience_mismatch",
+            detail: format!(
+                "input `audience` is {} but the policy's identity.audience is {}",
+                log_inline(&inputs.audience, 80),
+                log_inline(&policy.identity.audience, 80)
+            ),
+        });
+    }
+    let identity_inputs =
+        IdentityInputs::from_env(env, &policy.identity.issuer, &policy.identity.audience)?;
+    let client = OidcClient::new(config.oidc.clone())
+        .map_err(|e| Error::from(crate::oidc::OidcError::from(e)))?;
+    let now_fn = config.now;
+    let identity = verified_identity_with(&client, JwksCache::global(), identity_inputs, &|| {
+        now_fn().timestamp()
+    })
+    .await?;
+    if identity.repository != runner.repo.to_string() {
+        // SECURITY: the policy was read from the repository the runner named; it must be
+        // the one the token was issued for.
+        return Err(Error::Identity {
+            id: "identity.env_mismatch",
+            detail: format!(
+                "GITHUB_REPOSITORY is {} but the job token was issued for {}",
+                log_inline(&runner.repo.to_string(), 100),
+                log_inline(&identity.repository, 100)
+            ),
+        });
+    }
+
+    // The event, parsed as the token's event (the environment's name is only compared).
+    let payload = read_event_file(&runner.event_path)?;
+    let keys = RequestKeys {
+        trailer: policy.request.trailer.clone(),
+        scope_trailer: policy.request.scope_trailer.clone(),
+        labels: policy.request.labels.keys().cloned().collect(),
+    };
+    let outcome = parse_event(&identity.event_name, &payload, &keys, None)?;
+    let outcome = reparse_with_head_commit(
+        forge,
+        &repository,
+        &identity.event_name,
+        &payload,
+        &keys,
+        outcome,
+    )
+    .await?;
+    let event_request = match outcome {
+        EventOutcome::Request(r) => r,
+        EventOutcome::NoRequest { why } => return Ok(Found::NoRequest(why)),
+    };
+    let request_inputs = RequestInputs {
+        scope: inputs.scope.clone(),
+        reason: inputs.reason.clone(),
+        ttl: inputs.ttl,
+        pull_request: inputs.pull_request,
+    };
+    let request = resolve_request(
+        event_request,
+        &identity.event_name,
+        &request_inputs,
+        &policy,
+    );
+    let mut evidence = gather_evidence(forge, &repository, &request, &identity, &policy).await?;
+    let comments = match &evidence.pull_request {
+        Some(pr) => forge.comments(&runner.repo, pr.number).await?,
+        None => Vec::new(),
+    };
+    evidence.already_granted = already_granted(&comments, &identity, request.scope.as_deref(), env);
+    let decision = decide(&DecisionInput {
+        policy: &policy,
+        request: &request,
+        identity: &identity,
+        evidence: &evidence,
+        runner: &runner.hints,
+        now: (config.now)(),
+    });
+    Ok(Found::Decided(Box::new(Decided {
+        policy,
+        repository,
+        identity,
+        request,
+        evidence,
+        decision,
+        comments,
+    })))
+}
+
+/// A grant for this run attempt and scope exists: a granted audit comment of a bot on the
+/// PR, or the grant list an earlier `grant` of this job put in `GITHUB_ENV`.
+fn already_granted(
+    comments: &[Comment],
+    identity: &VerifiedIdentity,
+    scope: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> bool {
+    let Some(scope) = scope else { return false };
+    let key = grants_key(identity, scope);
+    let in_env = env(GRANTS_VAR).is_some_and(|v| v.split(',').any(|k| k == key));
+    let on_pr = comments.iter().any(|c| {
+        c.author.as_ref().is_some_and(|a| a.is_bot())
+            && !c.body.contains("**Status:** denied")
+            && find_marker(&c.body).is_some_and(|m| {
+                m.run_id == identity.run_id
+                    && m.run_attempt == identity.run_attempt
+                    && m.scope == scope
+            })
+    });
+    in_env || on_pr
+}
+
+fn grants_key(identity: &VerifiedIdentity, scope: &str) -> String {
+    format!("{}.{}:{}", identity.run_id, identity.run_attempt, scope)
+}
+
+/// `grant`: decide, then mint, mask, audit and hand over.
+pub async fn grant<F: Forge>(
+    forge: &F,
+    runner: &Runner,
+    inputs: &Inputs,
+    console: &mut Console,
+    env: &dyn Fn(&str) -> Option<String>,
+    config: &FlowConfig,
+) -> Result<ExitClass, Error> {
+    // Opened first: a runner file that cannot be written fails before anything is minted.
+    let mut files = RunnerFiles::open(&runner.paths)?;
+    let found = decide_online(forge, runner, inputs, env, config).await?;
+    let d = match found {
+        Found::NoRequest(why) => {
+            console.say(&format!(
+                "prod-access: no request in this event: {}",
+                log_inline(&why, 200)
+            ));
+            files.write_outputs(&[("requested", "false"), ("granted", "false")])?;
+            return Ok(match inputs.if_no_request {
+                IfNoRequest::Skip => ExitClass::Ok,
+                IfNoRequest::Fail => ExitClass::Denied,
+            });
+        }
+        Found::Decided(d) => d,
+    };
+    let repo_url = runner.repo_url();
+    let run_url = runner.run_url(&d.identity);
+    let links = Links {
+        run_url: Some(&run_url),
+        repo_url: Some(&repo_url),
+        requirements_doc: REQUIREMENTS_DOC,
+    };
+    print_decision(console, &d.decision);
+    let reason = d.request.reason.as_deref();
+    let grant_id = new_grant_id(&d.identity)?;
+    let run = RunFacts {
+        run_id: d.identity.run_id,
+        run_attempt: d.identity.run_attempt,
+        repository: d.identity.repository.clone(),
+    };
+    let pr_number = d.evidence.pull_request.as_ref().map(|p| p.number);
+
+    if !d.decision.granted() {
+        for r in d.decision.unmet() {
+            console.annotation(
+                Level::Error,
+                &format!("prod-access denied: {}", r.id),
+                &r.detail,
+            );
+        }
+        let record = AuditRecord::from_decision(&d.decision, grant_id, run, reason);
+        let summary = render_summary(&SummaryView::from_decision(&d.decision, reason, &links));
+        files.append_summary(&summary)?;
+        files.write_outputs(&[("requested", "true"), ("granted", "false")])?;
+        if let Some(n) = pr_number {
+            // The denial is already the safe outcome: a comment that cannot be written is
+            // reported, and the exit code stays "denied".
+            if let Err(e) = forge
+                .create_comment(&runner.repo, n, &render(&record, &links))
+                .await
+            {
+                console.error(&format!("the denial comment could not be written: {e}"));
+            }
+        }
+        return Ok(ExitClass::Denied);
+    }
+    if inputs.dry_run {
+        console.say("prod-access: dry run: would be granted; nothing minted");
+        files.write_outputs(&[("requested", "true"), ("granted", "false")])?;
+        return Ok(ExitClass::Ok);
+    }
+    let Some(scope_name) = d.decision.scope.clone() else {
+        return Err(Error::Denied("no scope".into()));
+    };
+    let Some(scope) = d.policy.scopes.get(&scope_name) else {
+        return Err(Error::Denied("no scope".into()));
+    };
+    let Some(ttl) = d.decision.ttl else {
+        return Err(Error::Denied("no ttl".into()));
+    };
+    let provider = AnyProvider::for_scope(&d.policy, scope, env)?;
+    let approvers: Vec<String> = d
+        .decision
+        .approvers
+        .iter()
+        .map(|a| a.user.login.clone())
+        .collect();
+    let ctx = GrantContext {
+        grant_id: &grant_id,
+        scope,
+        requester: &d.identity.actor,
+        reason: reason.unwrap_or_default(),
+        approvers: &approvers,
+        repository: &d.identity.repository,
+        run_url: &run_url,
+        ttl,
+        now: (config.now)(),
+    };
+    let minted = provider.mint(&ctx).await?;
+
+    // This job's grants, so a second `grant` for the same run attempt and scope is refused.
+    let key = grants_key(&d.identity, &scope_name);
+    let grants = match env(GRANTS_VAR).filter(|v| !v.trim().is_empty()) {
+        Some(earlier) => format!("{earlier},{key}"),
+        None => key,
+    };
+    // From here on every failure revokes first.
+    let handed = hand_over(
+        forge, runner, console, &mut files, &d, &minted, &grant_id, pr_number, &links, reason,
+        &grants,
+    )
+    .await;
+    match handed {
+        Ok(()) => Ok(ExitClass::Ok),
+        Err((err, comment_id)) => {
+            let outcome = provider.revoke(&minted.handle).await;
+            let status = match &outcome {
+                Ok(RevokeOutcome::NotRevocable { expires_at, note }) => Status::NotRevocable {
+                    expires_at: *expires_at,
+                    note: note.clone(),
+                },
+                Ok(_) => Status::Revoked { at: (config.now)() },
+                Err(_) => Status::RevokeFailed {
+                    expires_at: minted.expires_at,
+                },
+            };
+            match &outcome {
+                Ok(o) => console.error(&format!(
+                    "the grant failed; the credential was revoked: {}",
+                    o.describe()
+                )),
+                Err(e) => console.error(&format!("the grant failed and revoking failed too: {e}")),
+            }
+            if let (Some(n), Some(id)) = (pr_number, comment_id)
+                && let Ok(comments) = forge.comments(&runner.repo, n).await
+                && let Some(c) = comments.iter().find(|c| c.id == id)
+                && let Some(body) = restatus(
+                    &c.body,
+                    grant_id.as_str(),
+                    &status,
+                    Some(minted.expires_at),
+                    (config.now)(),
+                )
+            {
+                let _ = forge.update_comment(&runner.repo, id, &body).await;
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Mask, audit comment, `GITHUB_ENV`, outputs, state, summary (contract §6 order). On error,
+/// returns the error and the id of the comment if one was written, so the caller can revoke
+/// and edit it.
+#[allow(clippy::too_many_arguments)]
+async fn hand_over<F: Forge>(
+    forge: &F,
+    runner: &Runner,
+    console: &mut Console,
+    files: &mut RunnerFiles,
+    d: &Decided,
+    minted: &Minted,
+    grant_id: &GrantId,
+    pr_number: Option<u64>,
+    links: &Links<'_>,
+    reason: Option<&str>,
+    grants: &str,
+) -> Result<(), (Error, Option<u64>)> {
+    // 1. Masks, before the value reaches anything else.
+    let mut masked: Vec<(&str, Masked<'_>)> = Vec::new();
+    for (name, secret) in &minted.env {
+        masked.push((name.as_str(), console.mask(secret, &[])));
+    }
+    for form in &minted.mask_forms {
+        let _ = console.mask(form, &[]);
+    }
+    // 2. The audit record.
+    let mut record = AuditRecord::from_decision(
+        &d.decision,
+        grant_id.clone(),
+        RunFacts {
+            run_id: d.identity.run_id,
+            run_attempt: d.identity.run_attempt,
+            repository: d.identity.repository.clone(),
+        },
+        reason,
+    );
+    record.expires_at = Some(minted.expires_at);
+    record.credential = Some(CredentialInfo {
+        kind: minted.handle.kind.clone(),
+        fingerprint: minted.fingerprint.clone(),
+        detail: None,
+    });
+    let mut comment_id = None;
+    if let Some(n) = pr_number {
+        match forge
+            .create_comment(&runner.repo, n, &render(&record, links))
+            .await
+        {
+            Ok(c) => comment_id = Some(c.id),
+            Err(e) => return Err((Error::from(e), None)),
+        }
+    }
+    let fail = |e: Error| (e, comment_id);
+    // 3. GITHUB_ENV: the secrets (with their mask proof), then the public variables.
+    let pairs: Vec<(&str, &Masked<'_>)> = masked.iter().map(|(n, m)| (*n, m)).collect();
+    files.write_env(&pairs).map_err(|e| fail(e.into()))?;
+    let scope = d.decision.scope.clone().unwrap_or_default();
+    let mut public: Vec<(&str, &str)> = minted
+        .public_env
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    public.push((GRANTS_VAR, grants));
+    files
+        .write_public_env(&public)
+        .map_err(|e| fail(e.into()))?;
+    // 4. Outputs.
+    let approvers: Vec<&str> = d
+        .decision
+        .approvers
+        .iter()
+        .map(|a| a.user.login.as_str())
+        .collect();
+    let approvers = approvers.join(",");
+    let expires = rfc3339(minted.expires_at);
+    files
+        .write_outputs(&[
+            ("requested", "true"),
+            ("granted", "true"),
+            ("grant-id", grant_id.as_str()),
+            ("scope", &scope),
+            ("expires-at", &expires),
+            ("approvers", &approvers),
+        ])
+        .map_err(|e| fail(e.into()))?;
+    // 5. State for `revoke`: no secret.
+    let handle = minted.handle.to_state().map_err(|e| fail(e.into()))?;
+    let pr = pr_number.map(|n| n.to_string()).unwrap_or_default();
+    let comment = comment_id.map(|n| n.to_string()).unwrap_or_default();
+    files
+        .write_state(&[("handle", &handle), ("pr", &pr), ("comment", &comment)])
+        .map_err(|e| fail(e.into()))?;
+    // 6. Summary.
+    let mut view = SummaryView::from_decision(&d.decision, reason, links);
+    view.expires_at = Some(minted.expires_at);
+    view.grant_id = Some(grant_id.as_str());
+    view.fingerprint = Some(&minted.fingerprint);
+    files
+        .append_summary(&render_summary(&view))
+        .map_err(|e| fail(e.into()))?;
+    console.say(&format!(
+        "prod-access: granted {} until {} (grant {}, credential {})",
+        scope, expires, grant_id, minted.fingerprint
+    ));
+    Ok(())
+}
+
+/// `pa-<run>-<attempt>-<random>`: unique per grant, readable in a role or file name.
+fn new_grant_id(identity: &VerifiedIdentity) -> Result<GrantId, Error> {
+    let random = &crate::emit::random_token()[..8];
+    Ok(GrantId::new(&format!(
+        "pa-{}-{}-{random}",
+        identity.run_id, identity.run_attempt
+    ))?)
+}
+
+/// `revoke`: acts only on what it can prove `grant` minted for this job.
+pub async fn revoke<F: Forge>(
+    forge: &F,
+    runner: &Runner,
+    inputs: &Inputs,
+    console: &mut Console,
+    env: &dyn Fn(&str) -> Option<String>,
+    config: &FlowConfig,
+) -> Result<ExitClass, Error> {
+    let state = |name: &str| env(&format!("STATE_{name}")).filter(|v| !v.trim().is_empty());
+    let Some(handle_text) = state("handle") else {
+        console.say("prod-access: nothing was granted in this job; nothing to revoke");
+        return Ok(ExitClass::Ok);
+    };
+    // SECURITY: the state is untrusted: the handle is checked, and providers prove ownership.
+    let handle = RevokeHandle::from_state(&handle_text)?;
+    let repository = forge.repository(&runner.repo).await?;
+    let policy_text = forge
+        .policy_file(&runner.repo, &inputs.policy, &repository.default_branch)
+        .await?;
+    let policy = load_policy(&policy_text)?;
+    let Some(scope) = policy
+        .scopes
+        .values()
+        .find(|s| s.credential.kind() == handle.kind)
+    else {
+        return Err(Error::Config {
+            id: "config.provider_missing",
+            detail: format!("the policy has no scope of kind {}", handle.kind),
+        });
+    };
+    let provider = AnyProvider::for_scope(&policy, scope, env)?;
+    let outcome = provider.revoke(&handle).await;
+    let now = (config.now)();
+    let (status, result) = match outcome {
+        Ok(o) => {
+            console.say(&format!("prod-access: {}", o.describe()));
+            let status = match o {
+                RevokeOutcome::NotRevocable { expires_at, note } => {
+                    Status::NotRevocable { expires_at, note }
+                }
+                _ => Status::Revoked { at: now },
+            };
+            (status, Ok(ExitClass::Ok))
+        }
+        Err(e) => (
+            Status::RevokeFailed {
+                expires_at: handle.expires_at,
+            },
+            Err(Error::from(e)),
+        ),
+    };
+    if let Some(pr) = state("pr").and_then(|p| p.parse::<u64>().ok()) {
+        let comments = forge.comments(&runner.repo, pr).await?;
+        let ours = comments.iter().find(|c| {
+            c.author.as_ref().is_some_and(|a| a.is_bot())
+                && find_marker(&c.body).is_some_and(|m| m.grant_id == handle.grant_id)
+        });
+        if let Some(c) = ours
+            && let Some(body) = restatus(
+                &c.body,
+                handle.grant_id.as_str(),
+                &status,
+                Some(handle.expires_at),
+                now,
+            )
+        {
+            forge.update_comment(&runner.repo, c.id, &body).await?;
+        }
+    }
+    result
+}
+
+/// Builds the GitHub client from inputs and the runner's environment.
+pub fn github(runner: &Runner, inputs: &Inputs, config: &FlowConfig) -> Result<GitHub, Error> {
+    let Some(token) = &inputs.github_token else {
+        return Err(Error::MissingEnv {
+            what: "the forge API token (input `github-token`)",
+            var: "GITHUB_TOKEN",
+        });
+    };
+    Ok(GitHub::new(
+        &runner.api_url,
+        Secret::new(token.expose()),
+        config.forge.clone(),
+    )?)
+}
