@@ -52,13 +52,7 @@ fn unknown_flags_and_subcommands_are_usage_errors() {
 
 #[test]
 fn later_commands_say_so_and_exit_2() {
-    for args in [
-        &["grant"][..],
-        &["revoke"],
-        &["demo"],
-        &["sweep"],
-        &["exec", "--", "true"],
-    ] {
+    for args in [&["sweep"][..], &["exec", "--", "true"]] {
         let run = Cli::new(args).run();
         run.expect_code(2);
         assert!(
@@ -102,4 +96,44 @@ fn scenario_requires_a_policy_file() {
     Cli::new(&["check", "--scenario", "s.json"])
         .run()
         .expect_code(2);
+}
+
+#[test]
+fn grant_outside_a_runner_is_a_config_error_naming_the_variable() {
+    let run = Cli::new(&["grant"]).run();
+    run.expect_code(2);
+    assert!(run.stderr.contains("GITHUB_EVENT_NAME"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn revoke_with_nothing_granted_is_a_no_op() {
+    let run = Cli::new(&["revoke"]).run();
+    run.expect_code(0);
+    assert!(run.stdout.contains("nothing to revoke"));
+}
+
+#[test]
+fn demo_tells_the_whole_story_without_showing_the_token() {
+    let run = Cli::new(&["demo"]).run();
+    run.expect_code(0);
+    for step in [
+        "(denied)",
+        "(granted)",
+        "not revocable; expires at",
+        "not-already-granted",
+    ] {
+        assert!(
+            run.stdout.contains(step),
+            "demo lacks {step}:\n{}",
+            run.stdout
+        );
+    }
+    run.assert_no_injected_commands(&[]);
+    // A JWT is three base64url segments; none of the demo's output may carry one.
+    let jwt =
+        regex::Regex::new(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}")
+            .unwrap();
+    assert!(!jwt.is_match(&run.stdout), "the demo printed a token");
+    assert!(!run.stdout.contains("PRIVATE KEY"));
 }

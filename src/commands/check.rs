@@ -217,7 +217,7 @@ fn run_scenario(
             .map_err(|e| Error::Usage(format!("cannot render the decision: {e}")))?;
         console.say(&text);
     } else {
-        print_decision(console, &decision);
+        print_decision(console, &decision, "WOULD BE GRANTED");
     }
     Ok(if decision.granted() {
         ExitClass::Ok
@@ -228,9 +228,9 @@ fn run_scenario(
 
 /// The decision as text: a headline, then every requirement with `[x]`/`[ ]`; each unmet
 /// requirement again on stderr with the docs anchor.
-pub fn print_decision(console: &mut Console, decision: &Decision) {
+pub fn print_decision(console: &mut Console, decision: &Decision, granted_word: &str) {
     let verdict = if decision.granted() {
-        "WOULD BE GRANTED"
+        granted_word
     } else {
         "DENIED"
     };

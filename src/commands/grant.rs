@@ -320,7 +320,12 @@ pub async fn grant<F: Forge>(
         repo_url: Some(&repo_url),
         requirements_doc: REQUIREMENTS_DOC,
     };
-    print_decision(console, &d.decision);
+    let word = if inputs.dry_run {
+        "WOULD BE GRANTED (dry run)"
+    } else {
+        "GRANTED"
+    };
+    print_decision(console, &d.decision, word);
     let reason = d.request.reason.as_deref();
     let grant_id = new_grant_id(&d.identity)?;
     let run = RunFacts {

@@ -5,6 +5,7 @@
 //! `Result<ExitClass, Error>`; nothing else exits the process.
 
 pub mod check;
+pub mod demo;
 pub mod grant;
 pub mod keys;
 
@@ -74,7 +75,7 @@ pub fn run(
                 &forge, &runner, &inputs, console, env, &config,
             ))
         }
-        Command::Demo(_) => Err(not_yet("demo", GRANT_FLOW)),
+        Command::Demo(_) => block_on(demo::run(console)),
         Command::Keygen(args) => keys::keygen(&args, console),
         Command::Jwks(args) => keys::jwks(&args, console, env),
         Command::Verify(args) => keys::verify(&args, console),
@@ -83,8 +84,6 @@ pub fn run(
     }
 }
 
-const GRANT_FLOW: &str = "it arrives with the grant flow (OIDC identity, forge client, jwt credential); \
-     `prod-access check --policy-file FILE [--scenario FILE]` works today";
 const CREDENTIALS: &str = "it arrives with the postgres and ssh credentials";
 
 fn not_yet(command: &'static str, why: &'static str) -> Error {

@@ -7,3 +7,4 @@
 
 pub mod forge;
 pub mod oidc;
+pub mod story;

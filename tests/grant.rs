@@ -1,0 +1,391 @@
+//! `grant` and `revoke` end to end: the real binary against the simulated GitHub and the
+//! local OIDC issuer (the story `prod-access demo` tells). Every test that mints checks that
+//! the token appears only on its `::add-mask::` line and in `GITHUB_ENV`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use prod_access::emit::files::parse_runner_file;
+use prod_access::sim::forge::{Fault, FaultKind};
+use prod_access::sim::story::{self, Story};
+
+struct Step {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    dir: PathBuf,
+}
+
+impl Step {
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+    fn pairs(&self, name: &str) -> BTreeMap<String, String> {
+        parse_runner_file(&self.file(name), false)
+            .unwrap()
+            .into_iter()
+            .collect()
+    }
+    fn token(&self) -> Option<String> {
+        self.pairs("env").get("PROD_ACCESS_TOKEN").cloned()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn start(rt: &tokio::runtime::Runtime) -> Story {
+    rt.block_on(Story::start()).expect("the simulators start")
+}
+
+/// Runs the binary for one step in its own runner directory.
+fn run(
+    story: &Story,
+    name: &str,
+    args: &[&str],
+    edit: impl FnOnce(&mut BTreeMap<String, String>, &Path),
+) -> Step {
+    let dir = story.step_dir(name).unwrap();
+    let mut env = story.env(&dir);
+    edit(&mut env, &dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&env)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let step = Step {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+    };
+    assert!(!step.stderr.contains("panicked"), "{}", step.stderr);
+    step
+}
+
+fn grant(story: &Story, name: &str) -> Step {
+    run(story, name, &["grant"], |_, _| {})
+}
+
+/// The token appears on stdout only on its mask line, which precedes every other line that
+/// could show it, and nowhere else but GITHUB_ENV.
+fn assert_token_contained(step: &Step, story: &Story) {
+    let token = step.token().expect("a token in GITHUB_ENV");
+    let mut lines = step.stdout.lines();
+    let mask = format!("::add-mask::{token}");
+    assert!(
+        lines.any(|l| l == mask),
+        "no mask line for the token:\n{}",
+        step.stdout
+    );
+    let on_stdout = step.stdout.lines().filter(|l| l.contains(&token)).count();
+    assert_eq!(on_stdout, 1, "the token is on stdout beyond its mask line");
+    let signature = token.rsplit('.').next().unwrap();
+    for (what, text) in [
+        ("stderr", step.stderr.clone()),
+        ("outputs", step.file("output")),
+        ("state", step.file("state")),
+        ("summary", step.file("summary.md")),
+        ("comments", story.comments().join("\n")),
+    ] {
+        assert!(
+            !text.contains(signature),
+            "the token's signature is in {what}"
+        );
+    }
+}
+
+fn assert_nothing_handed_over(step: &Step) {
+    assert_eq!(step.token(), None, "a token reached GITHUB_ENV");
+    assert_ne!(
+        step.pairs("output").get("granted").map(String::as_str),
+        Some("true")
+    );
+}
+
+#[test]
+fn label_request_denied_without_approval_then_granted_after_one() {
+    let rt = runtime();
+    let story = start(&rt);
+    let denied = grant(&story, "denied");
+    assert_eq!(denied.code, 1, "{}\n{}", denied.stdout, denied.stderr);
+    assert!(denied.stderr.contains("denied: approvals-count"));
+    assert_nothing_handed_over(&denied);
+    assert_eq!(
+        denied.pairs("output").get("requested").map(String::as_str),
+        Some("true")
+    );
+    assert!(denied.file("summary.md").contains("DENIED"));
+    assert!(
+        story
+            .comments()
+            .last()
+            .unwrap()
+            .contains("**Status:** denied")
+    );
+
+    story.approve();
+    let granted = grant(&story, "granted");
+    assert_eq!(granted.code, 0, "{}\n{}", granted.stdout, granted.stderr);
+    assert_token_contained(&granted, &story);
+    let out = granted.pairs("output");
+    assert_eq!(out.get("granted").map(String::as_str), Some("true"));
+    assert_eq!(out.get("scope").map(String::as_str), Some("api-read"));
+    assert_eq!(out.get("approvers").map(String::as_str), Some("bob"));
+    assert!(out.get("grant-id").unwrap().starts_with("pa-9000000001-1-"));
+    assert!(out.get("expires-at").unwrap().ends_with('Z'));
+    let comment = story.comments().last().unwrap().clone();
+    assert!(comment.starts_with("<!-- prod-access:grant id=pa-9000000001-1-"));
+    assert!(comment.contains("**Status:** active"));
+    assert!(comment.contains("bob on [6dcb09b]"));
+    // The state holds what revoke needs and no secret.
+    let state = granted.pairs("state");
+    assert!(state.contains_key("handle") && state.contains_key("pr"));
+}
+
+#[test]
+fn race_61_a_second_grant_in_the_same_job_is_a_replay() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    let first = grant(&story, "first");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let grants = first
+        .pairs("env")
+        .get("PROD_ACCESS_GRANTS")
+        .cloned()
+        .unwrap();
+    let second = run(&story, "second", &["grant"], |env, _| {
+        env.insert("PROD_ACCESS_GRANTS".into(), grants);
+    });
+    assert_eq!(second.code, 1);
+    assert!(
+        second.stderr.contains("not-already-granted"),
+        "{}",
+        second.stderr
+    );
+    assert_nothing_handed_over(&second);
+    // Without the variable (another job of the same run attempt), the PR comment tells.
+    let third = grant(&story, "third");
+    assert_eq!(third.code, 1);
+    assert!(third.stderr.contains("not-already-granted"));
+}
+
+#[test]
+fn revoke_85_is_truthful_idempotent_and_a_no_op_without_state() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    let granted = grant(&story, "granted");
+    assert_eq!(granted.code, 0);
+    let state = granted.pairs("state");
+    for name in ["revoke-1", "revoke-2"] {
+        let revoked = run(&story, name, &["revoke"], |env, _| {
+            for (k, v) in &state {
+                env.insert(format!("STATE_{k}"), v.clone());
+            }
+        });
+        assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+        assert!(revoked.stdout.contains("not revocable; expires at"));
+    }
+    let comment = story.comments().last().unwrap().clone();
+    assert!(comment.contains("**Status:** not revocable; expires at"));
+    assert_eq!(comment.matches("_Updated by").count(), 1);
+    let nothing = run(&story, "nothing", &["revoke"], |_, _| {});
+    assert_eq!(nothing.code, 0);
+    assert!(nothing.stdout.contains("nothing to revoke"));
+}
+
+#[test]
+fn revoke_refuses_a_forged_state() {
+    let rt = runtime();
+    let story = start(&rt);
+    let forged = run(&story, "forged", &["revoke"], |env, _| {
+        env.insert(
+            "STATE_handle".into(),
+            r#"{"kind":"jwt","grant_id":"../../etc","expires_at":"2026-01-01T00:00:00Z"}"#.into(),
+        );
+    });
+    assert_eq!(forged.code, 2, "{}", forged.stderr);
+}
+
+#[test]
+fn fault_71_comment_post_fails_nothing_handed_over() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    story.forge.add_fault(Fault::status(
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        500,
+    ));
+    let step = grant(&story, "comment-500");
+    assert_eq!(step.code, 3, "{}\n{}", step.stdout, step.stderr);
+    assert_nothing_handed_over(&step);
+    assert!(
+        step.stderr.contains("revoked") || step.stderr.contains("not revocable"),
+        "{}",
+        step.stderr
+    );
+}
+
+#[test]
+fn gha_94_unwritable_github_env_revokes_and_exits_3() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    let step = run(&story, "ro-env", &["grant"], |env, _| {
+        env.insert("GITHUB_ENV".into(), "/proc/version".into());
+    });
+    assert_eq!(step.code, 3, "{}\n{}", step.stdout, step.stderr);
+    // Non-root: the file fails to open before anything is minted. Root can open it, so
+    // the write fails after the mint: the credential is revoked and the comment edited.
+    if let Some(comment) = story.comments().last() {
+        assert!(!comment.contains("**Status:** active"), "{comment}");
+        assert!(comment.contains("**Status:** not revocable") || comment.contains("revoked"));
+    }
+}
+
+#[test]
+fn jwt_21_no_token_request_variables_exit_2_with_no_api_call() {
+    let rt = runtime();
+    let story = start(&rt);
+    let step = run(&story, "no-oidc", &["grant"], |env, _| {
+        env.remove("ACTIONS_ID_TOKEN_REQUEST_URL");
+    });
+    assert_eq!(step.code, 2);
+    assert!(
+        step.stderr
+            .contains("permissions: id-token: write; fork PRs get no OIDC token"),
+        "{}",
+        step.stderr
+    );
+    assert!(story.forge.requests().is_empty(), "API calls were made");
+}
+
+#[test]
+fn bind_31_32_environment_that_disagrees_with_the_token_denies() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    for (var, value) in [("GITHUB_RUN_ID", "1"), ("GITHUB_EVENT_NAME", "push")] {
+        let step = run(&story, var, &["grant"], |env, _| {
+            env.insert(var.into(), value.into());
+        });
+        assert_eq!(step.code, 1, "{var}: {}", step.stderr);
+        assert!(
+            step.stderr.contains("runner-env-consistent"),
+            "{var}: {}",
+            step.stderr
+        );
+        assert_nothing_handed_over(&step);
+    }
+    let step = run(&story, "repo", &["grant"], |env, _| {
+        env.insert("GITHUB_REPOSITORY".into(), "evil/payments".into());
+    });
+    assert_ne!(step.code, 0);
+    assert_nothing_handed_over(&step);
+}
+
+#[test]
+fn fault_72_insecure_api_url_is_a_config_error() {
+    let rt = runtime();
+    let story = start(&rt);
+    let step = run(&story, "insecure", &["grant"], |env, _| {
+        env.insert("GITHUB_API_URL".into(), "http://example.invalid".into());
+    });
+    assert_eq!(step.code, 2, "{}", step.stderr);
+    assert!(
+        step.stderr.contains("config.insecure_url") || step.stderr.contains("https"),
+        "{}",
+        step.stderr
+    );
+}
+
+#[test]
+fn fault_66_gateway_errors_on_each_endpoint_fail_closed() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    for route in [
+        "GET /repos/{owner}/{repo}/contents/{path}",
+        "GET /repos/{owner}/{repo}/pulls/{pull_number}",
+        "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+        "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
+        "GET /orgs/{org}/teams/{team_slug}/memberships/{username}",
+        "GET /repos/{owner}/{repo}/actions/runs/{run_id}",
+        "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+    ] {
+        story.forge.clear_faults();
+        story.forge.add_fault(Fault::new(
+            route,
+            FaultKind::Status {
+                status: 503,
+                headers: vec![],
+                body: serde_json::json!({"message": "unavailable"}),
+            },
+        ));
+        let step = grant(&story, &format!("fault-{}", route.len()));
+        assert_eq!(step.code, 3, "{route}: {}", step.stderr);
+        assert_nothing_handed_over(&step);
+        assert!(
+            !step.stdout.contains("::add-mask::"),
+            "{route}: minted before the failure"
+        );
+    }
+}
+
+#[test]
+fn req_45_audit_73_hostile_reason_is_inert_everywhere() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    let hostile = "INC-1 ::add-mask::x ##[error]y @everyone @acme/sre <img src=x onerror=alert(1)> \
+                   [x](javascript:alert(1)) | pipe \u{1b}[31m red \u{202e} rtl";
+    let body = format!("fix\n\nProd-Access: {hostile}");
+    story.forge.with(|st| {
+        st.repo(story::REPO).pulls.get_mut(&story::PR).unwrap()["body"] = serde_json::json!(body);
+    });
+    let step = run(&story, "hostile", &["grant"], |_, dir| {
+        let mut event = story.event();
+        event["pull_request"]["body"] = serde_json::json!(body);
+        std::fs::write(dir.join("event.json"), serde_json::to_vec(&event).unwrap()).unwrap();
+    });
+    assert_eq!(step.code, 0, "{}\n{}", step.stdout, step.stderr);
+    assert_token_contained(&step, &story);
+    for line in step.stdout.lines().chain(step.stderr.lines()) {
+        let t = line.trim_start();
+        if t.starts_with("::") {
+            assert!(
+                t.starts_with("::add-mask::") || t.starts_with("::error "),
+                "{line}"
+            );
+        }
+        assert!(!line.contains("##["), "{line}");
+        assert!(
+            !line.contains('\u{1b}') && !line.contains('\u{202e}'),
+            "{line}"
+        );
+    }
+    for (what, text) in [
+        ("summary", step.file("summary.md")),
+        ("comment", story.comments().join("\n")),
+    ] {
+        assert!(!text.contains("<img"), "{what}");
+        assert!(!text.contains("@everyone"), "{what}: a ping");
+        assert!(!text.contains("](javascript"), "{what}: a link");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{what}"
+        );
+    }
+}
