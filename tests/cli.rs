@@ -85,10 +85,10 @@ fn bad_inputs_from_env_are_usage_errors_without_echoing_commands() {
 }
 
 #[test]
-fn online_check_is_not_faked() {
+fn online_check_outside_a_runner_names_the_missing_variable() {
     let run = Cli::new(&["check"]).run();
     run.expect_code(2);
-    assert!(run.stderr.contains("--policy-file"));
+    assert!(run.stderr.contains("GITHUB_EVENT_NAME"), "{}", run.stderr);
 }
 
 #[test]

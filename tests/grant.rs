@@ -389,3 +389,19 @@ fn req_45_audit_73_hostile_reason_is_inert_everywhere() {
         );
     }
 }
+
+#[test]
+fn online_check_decides_like_grant_and_mints_nothing() {
+    let rt = runtime();
+    let story = start(&rt);
+    let denied = run(&story, "check-denied", &["check"], |_, _| {});
+    assert_eq!(denied.code, 1, "{}", denied.stderr);
+    assert!(denied.stdout.contains("[ ] approvals-count"));
+    story.approve();
+    let ok = run(&story, "check-ok", &["check"], |_, _| {});
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("WOULD BE GRANTED"));
+    assert!(!ok.stdout.contains("::add-mask::"));
+    assert!(ok.file("env").is_empty() && ok.file("output").is_empty());
+    assert!(story.comments().is_empty(), "check writes no comment");
+}

@@ -60,11 +60,7 @@ pub fn run(
 ) -> Result<ExitClass, Error> {
     let inputs = args.inputs.resolve(env)?;
     let Some(policy_file) = &args.policy_file else {
-        return Err(Error::NotYetAvailable {
-            command: "check (online)",
-            why: "reading the job token and the forge API arrives with the grant flow; \
-                  use `--policy-file FILE` to validate a policy, with `--scenario FILE` for an offline decision",
-        });
+        return run_online(args, &inputs, console, env);
     };
     let text = read_capped(policy_file, MAX_POLICY_FILE)?;
     let policy = load_policy_all_errors(&text).map_err(Error::PolicyErrors)?;
@@ -74,6 +70,48 @@ pub fn run(
             Ok(ExitClass::Ok)
         }
         Some(path) => run_scenario(path, &policy, &inputs, args.json, console),
+    }
+}
+
+/// The decision `grant` would make in this job, read from the job token and the forge API;
+/// nothing minted, nothing written to the runner's files.
+fn run_online(
+    args: &CheckArgs,
+    inputs: &Inputs,
+    console: &mut Console,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ExitClass, Error> {
+    use crate::commands::grant::{self, FlowConfig, Found, Runner};
+    let runner = Runner::from_env(env)?;
+    let config = FlowConfig::default();
+    let forge = grant::github(&runner, inputs, &config)?;
+    let found =
+        crate::commands::block_on(grant::decide_online(&forge, &runner, inputs, env, &config))?;
+    match found {
+        Found::NoRequest(why) => {
+            console.say(&format!(
+                "no request in this event: {}",
+                log_inline(&why, 200)
+            ));
+            Ok(match inputs.if_no_request {
+                IfNoRequest::Skip => ExitClass::Ok,
+                IfNoRequest::Fail => ExitClass::Denied,
+            })
+        }
+        Found::Decided(d) => {
+            if args.json {
+                let text = serde_json::to_string_pretty(&d.decision)
+                    .map_err(|e| Error::Usage(format!("cannot render the decision: {e}")))?;
+                console.say(&text);
+            } else {
+                print_decision(console, &d.decision, "WOULD BE GRANTED");
+            }
+            Ok(if d.decision.granted() {
+                ExitClass::Ok
+            } else {
+                ExitClass::Denied
+            })
+        }
     }
 }
 
