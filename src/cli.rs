@@ -165,12 +165,12 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SweepArgs {
-    /// A local policy file naming the providers to sweep.
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// A local policy file naming the providers to sweep (default: the policy on the
+    /// repository's default branch, read through the forge API).
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
-    /// List what would be removed, remove nothing.
-    #[arg(long)]
-    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,18 +10,26 @@ use crate::policy::PolicyError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitClass {
     /// 0: granted, would be granted, or no request with `if-no-request: skip`.
-    Ok = 0,
+    Ok,
     /// 1: denied (a requirement unmet, or the job token failed verification).
-    Denied = 1,
+    Denied,
     /// 2: usage or configuration error.
-    Config = 2,
+    Config,
     /// 3: an upstream failed or timed out; nothing granted.
-    Upstream = 3,
+    Upstream,
+    /// `exec`: the exit code of the command it ran.
+    Command(i32),
 }
 
 impl ExitClass {
     pub fn code(self) -> i32 {
-        self as i32
+        match self {
+            ExitClass::Ok => 0,
+            ExitClass::Denied => 1,
+            ExitClass::Config => 2,
+            ExitClass::Upstream => 3,
+            ExitClass::Command(code) => code,
+        }
     }
 }
 
@@ -47,11 +55,6 @@ pub enum Error {
         path: String,
         #[source]
         source: std::io::Error,
-    },
-    #[error("`{command}` is not available yet: {why}")]
-    NotYetAvailable {
-        command: &'static str,
-        why: &'static str,
     },
     #[error("denied: {0}")]
     Denied(String),
@@ -94,7 +97,6 @@ impl Error {
             | Error::Policy(_)
             | Error::PolicyErrors(_)
             | Error::Io { .. }
-            | Error::NotYetAvailable { .. }
             | Error::InsecureUrl { .. }
             | Error::Config { .. } => ExitClass::Config,
             Error::Denied(_) | Error::Identity { .. } | Error::TokenRefused { .. } => {

@@ -405,3 +405,64 @@ fn online_check_decides_like_grant_and_mints_nothing() {
     assert!(ok.file("env").is_empty() && ok.file("output").is_empty());
     assert!(story.comments().is_empty(), "check writes no comment");
 }
+
+#[test]
+fn revoke_87_exec_runs_the_command_with_the_credential_then_revokes() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    let script =
+        r#"test -n "$PROD_ACCESS_TOKEN" && test "${PROD_ACCESS_TOKEN%%.*}" != "" && exit 7"#;
+    let step = run(
+        &story,
+        "exec",
+        &["exec", "--", "sh", "-c", script],
+        |_, _| {},
+    );
+    assert_eq!(
+        step.code, 7,
+        "the command's exit code:\n{}\n{}",
+        step.stdout, step.stderr
+    );
+    assert!(step.file("env").is_empty(), "exec never writes GITHUB_ENV");
+    assert!(
+        step.stdout.contains("not revocable; expires at"),
+        "{}",
+        step.stdout
+    );
+    let comment = story.comments().last().unwrap().clone();
+    assert!(comment.contains("**Status:** not revocable"), "{comment}");
+
+    // A failing command: its code, and the credential ends all the same.
+    let failed = run(&story, "exec-false", &["exec", "--", "false"], |env, _| {
+        env.insert("GITHUB_RUN_ATTEMPT".into(), "1".into());
+    });
+    // Same run attempt and scope as the first exec: a replay.
+    assert_eq!(failed.code, 1);
+    assert!(
+        failed.stderr.contains("not-already-granted"),
+        "{}",
+        failed.stderr
+    );
+}
+
+#[test]
+fn sweep_of_a_jwt_only_policy_has_nothing_to_remove() {
+    let rt = runtime();
+    let story = start(&rt);
+    let dir = story.step_dir("sweep").unwrap();
+    std::fs::write(dir.join("policy.yml"), story::policy(story.issuer.issuer())).unwrap();
+    let policy = dir.join("policy.yml").display().to_string();
+    let step = run(
+        &story,
+        "sweep",
+        &["sweep", "--policy-file", &policy],
+        |_, _| {},
+    );
+    assert_eq!(step.code, 0, "{}", step.stderr);
+    assert!(
+        step.stdout.contains("sweep jwt: removed 0"),
+        "{}",
+        step.stdout
+    );
+}

@@ -177,6 +177,7 @@ async fn step(
                 &mut step_console,
                 &lookup,
                 &config,
+                grant::Handoff::RunnerFiles,
             )
             .await
         }

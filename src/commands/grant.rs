@@ -288,6 +288,15 @@ fn grants_key(identity: &VerifiedIdentity, scope: &str) -> String {
 }
 
 /// `grant`: decide, then mint, mask, audit and hand over.
+/// How the credential reaches the job.
+#[derive(Debug, Clone, Copy)]
+pub enum Handoff<'a> {
+    /// `grant`: `GITHUB_ENV` for the later steps of the job.
+    RunnerFiles,
+    /// `exec`: the environment of this command only; revoked when it exits.
+    Exec(&'a [String]),
+}
+
 pub async fn grant<F: Forge>(
     forge: &F,
     runner: &Runner,
@@ -295,6 +304,7 @@ pub async fn grant<F: Forge>(
     console: &mut Console,
     env: &dyn Fn(&str) -> Option<String>,
     config: &FlowConfig,
+    handoff: Handoff<'_>,
 ) -> Result<ExitClass, Error> {
     // Opened first: a runner file that cannot be written fails before anything is minted.
     let mut files = RunnerFiles::open(&runner.paths)?;
@@ -393,6 +403,22 @@ pub async fn grant<F: Forge>(
     };
     let minted = provider.mint(&ctx).await?;
 
+    if let Handoff::Exec(command) = handoff {
+        let (result, comment_id) = exec_with(
+            forge, runner, console, &d, &minted, &grant_id, pr_number, &links, reason, command,
+        )
+        .await;
+        let revoked = end_grant(
+            forge, runner, console, &provider, &minted, &grant_id, pr_number, comment_id, config,
+        )
+        .await;
+        return match (result, revoked) {
+            (Err(e), _) => Err(e),
+            // SECURITY: a credential that outlives the command is worth a loud failure.
+            (Ok(_), Err(e)) => Err(e.into()),
+            (Ok(code), Ok(_)) => Ok(ExitClass::Command(code)),
+        };
+    }
     // This job's grants, so a second `grant` for the same run attempt and scope is refused.
     let key = grants_key(&d.identity, &scope_name);
     let grants = match env(GRANTS_VAR).filter(|v| !v.trim().is_empty()) {
@@ -408,40 +434,179 @@ pub async fn grant<F: Forge>(
     match handed {
         Ok(()) => Ok(ExitClass::Ok),
         Err((err, comment_id)) => {
-            let outcome = provider.revoke(&minted.handle).await;
-            let status = match &outcome {
-                Ok(RevokeOutcome::NotRevocable { expires_at, note }) => Status::NotRevocable {
-                    expires_at: *expires_at,
-                    note: note.clone(),
-                },
-                Ok(_) => Status::Revoked { at: (config.now)() },
-                Err(_) => Status::RevokeFailed {
-                    expires_at: minted.expires_at,
-                },
-            };
-            match &outcome {
-                Ok(o) => console.error(&format!(
-                    "the grant failed; the credential was revoked: {}",
-                    o.describe()
-                )),
-                Err(e) => console.error(&format!("the grant failed and revoking failed too: {e}")),
-            }
-            if let (Some(n), Some(id)) = (pr_number, comment_id)
-                && let Ok(comments) = forge.comments(&runner.repo, n).await
-                && let Some(c) = comments.iter().find(|c| c.id == id)
-                && let Some(body) = restatus(
-                    &c.body,
-                    grant_id.as_str(),
-                    &status,
-                    Some(minted.expires_at),
-                    (config.now)(),
-                )
-            {
-                let _ = forge.update_comment(&runner.repo, id, &body).await;
-            }
+            console.error(&format!("the grant failed after the mint: {err}"));
+            let _ = end_grant(
+                forge, runner, console, &provider, &minted, &grant_id, pr_number, comment_id,
+                config,
+            )
+            .await;
             Err(err)
         }
     }
+}
+
+/// Revokes a minted credential and puts the outcome on the audit comment (when there is
+/// one): the end of every grant that does not hand over to `revoke` later.
+#[allow(clippy::too_many_arguments)]
+async fn end_grant<F: Forge>(
+    forge: &F,
+    runner: &Runner,
+    console: &mut Console,
+    provider: &AnyProvider,
+    minted: &Minted,
+    grant_id: &GrantId,
+    pr_number: Option<u64>,
+    comment_id: Option<u64>,
+    config: &FlowConfig,
+) -> Result<RevokeOutcome, crate::credential::CredentialError> {
+    let outcome = provider.revoke(&minted.handle).await;
+    let status = match &outcome {
+        Ok(RevokeOutcome::NotRevocable { expires_at, note }) => Status::NotRevocable {
+            expires_at: *expires_at,
+            note: note.clone(),
+        },
+        Ok(_) => Status::Revoked { at: (config.now)() },
+        Err(_) => Status::RevokeFailed {
+            expires_at: minted.expires_at,
+        },
+    };
+    match &outcome {
+        Ok(o) => console.say(&format!("prod-access: {}", o.describe())),
+        Err(e) => console.error(&format!("revoking failed: {e}")),
+    }
+    if let (Some(n), Some(id)) = (pr_number, comment_id)
+        && let Ok(comments) = forge.comments(&runner.repo, n).await
+        && let Some(c) = comments.iter().find(|c| c.id == id)
+        && let Some(body) = restatus(
+            &c.body,
+            grant_id.as_str(),
+            &status,
+            Some(minted.expires_at),
+            (config.now)(),
+        )
+        && let Err(e) = forge.update_comment(&runner.repo, id, &body).await
+    {
+        console.error(&format!("the audit comment could not be updated: {e}"));
+    }
+    outcome
+}
+
+/// Masks, the audit comment, then runs `command` with the credential in its environment
+/// only (never in ours, never in a runner file). SIGINT and SIGTERM end the command; the
+/// caller revokes in every case. Returns the command's exit code (128 + signal when a
+/// signal ended it) and the comment written, if any.
+#[allow(clippy::too_many_arguments)]
+async fn exec_with<F: Forge>(
+    forge: &F,
+    runner: &Runner,
+    console: &mut Console,
+    d: &Decided,
+    minted: &Minted,
+    grant_id: &GrantId,
+    pr_number: Option<u64>,
+    links: &Links<'_>,
+    reason: Option<&str>,
+    command: &[String],
+) -> (Result<i32, Error>, Option<u64>) {
+    for (_, secret) in &minted.env {
+        let _ = console.mask(secret, &[]);
+    }
+    for form in &minted.mask_forms {
+        let _ = console.mask(form, &[]);
+    }
+    let record = granted_record(d, minted, grant_id, reason);
+    let mut comment_id = None;
+    if let Some(n) = pr_number {
+        match forge
+            .create_comment(&runner.repo, n, &render(&record, links))
+            .await
+        {
+            Ok(c) => comment_id = Some(c.id),
+            Err(e) => return (Err(Error::from(e)), None),
+        }
+    }
+    let Some((program, args)) = command.split_first() else {
+        return (
+            Err(Error::Usage("exec needs a command after --".into())),
+            comment_id,
+        );
+    };
+    let mut child = tokio::process::Command::new(program);
+    child.args(args).kill_on_drop(true);
+    for (name, secret) in &minted.env {
+        child.env(name, secret.expose());
+    }
+    for (name, value) in &minted.public_env {
+        child.env(name, value);
+    }
+    console.say(&format!(
+        "prod-access: running the command with the credential (grant {grant_id}, until {})",
+        rfc3339(minted.expires_at)
+    ));
+    let mut child = match child.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                Err(Error::Usage(format!(
+                    "cannot run {}: {e}",
+                    log_inline(program, 200)
+                ))),
+                comment_id,
+            );
+        }
+    };
+    let code = wait_or_signal(&mut child).await;
+    (Ok(code), comment_id)
+}
+
+/// Waits for the child; on SIGINT or SIGTERM to us, ends it and reports 128 + signal.
+async fn wait_or_signal(child: &mut tokio::process::Child) -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return exit_code(child.wait().await);
+    };
+    tokio::select! {
+        status = child.wait() => exit_code(status),
+        _ = int.recv() => { let _ = child.kill().await; 130 }
+        _ = term.recv() => { let _ = child.kill().await; 143 }
+    }
+}
+
+fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
+        Err(_) => 1,
+    }
+}
+
+/// The audit record of a grant once minted.
+fn granted_record(
+    d: &Decided,
+    minted: &Minted,
+    grant_id: &GrantId,
+    reason: Option<&str>,
+) -> AuditRecord {
+    let mut record = AuditRecord::from_decision(
+        &d.decision,
+        grant_id.clone(),
+        RunFacts {
+            run_id: d.identity.run_id,
+            run_attempt: d.identity.run_attempt,
+            repository: d.identity.repository.clone(),
+        },
+        reason,
+    );
+    record.expires_at = Some(minted.expires_at);
+    record.credential = Some(CredentialInfo {
+        kind: minted.handle.kind.clone(),
+        fingerprint: minted.fingerprint.clone(),
+        detail: None,
+    });
+    record
 }
 
 /// Mask, audit comment, `GITHUB_ENV`, outputs, state, summary (contract §6 order). On error,
@@ -470,22 +635,7 @@ async fn hand_over<F: Forge>(
         let _ = console.mask(form, &[]);
     }
     // 2. The audit record.
-    let mut record = AuditRecord::from_decision(
-        &d.decision,
-        grant_id.clone(),
-        RunFacts {
-            run_id: d.identity.run_id,
-            run_attempt: d.identity.run_attempt,
-            repository: d.identity.repository.clone(),
-        },
-        reason,
-    );
-    record.expires_at = Some(minted.expires_at);
-    record.credential = Some(CredentialInfo {
-        kind: minted.handle.kind.clone(),
-        fingerprint: minted.fingerprint.clone(),
-        detail: None,
-    });
+    let record = granted_record(d, minted, grant_id, reason);
     let mut comment_id = None;
     if let Some(n) = pr_number {
         match forge

@@ -8,6 +8,7 @@ pub mod check;
 pub mod demo;
 pub mod grant;
 pub mod keys;
+pub mod sweep;
 
 use clap::Parser;
 
@@ -56,7 +57,13 @@ pub fn run(
             let config = grant::FlowConfig::default();
             let forge = grant::github(&runner, &inputs, &config)?;
             block_on(grant::grant(
-                &forge, &runner, &inputs, console, env, &config,
+                &forge,
+                &runner,
+                &inputs,
+                console,
+                env,
+                &config,
+                grant::Handoff::RunnerFiles,
             ))
         }
         Command::Revoke(args) => {
@@ -79,15 +86,23 @@ pub fn run(
         Command::Keygen(args) => keys::keygen(&args, console),
         Command::Jwks(args) => keys::jwks(&args, console, env),
         Command::Verify(args) => keys::verify(&args, console),
-        Command::Exec(_) => Err(not_yet("exec", CREDENTIALS)),
-        Command::Sweep(_) => Err(not_yet("sweep", CREDENTIALS)),
+        Command::Exec(args) => {
+            let inputs = args.inputs.resolve(env)?;
+            let runner = grant::Runner::from_env(env)?;
+            let config = grant::FlowConfig::default();
+            let forge = grant::github(&runner, &inputs, &config)?;
+            block_on(grant::grant(
+                &forge,
+                &runner,
+                &inputs,
+                console,
+                env,
+                &config,
+                grant::Handoff::Exec(&args.command),
+            ))
+        }
+        Command::Sweep(args) => block_on(sweep::run(&args, console, env)),
     }
-}
-
-const CREDENTIALS: &str = "it arrives with the postgres and ssh credentials";
-
-fn not_yet(command: &'static str, why: &'static str) -> Error {
-    Error::NotYetAvailable { command, why }
 }
 
 /// Runs a future on a fresh single-threaded runtime: the network edge is async, the rest

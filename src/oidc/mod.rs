@@ -130,7 +130,9 @@ impl From<OidcError> for Error {
     fn from(e: OidcError) -> Self {
         let (id, detail) = (e.id(), e.detail().to_string());
         match e.exit_class() {
-            ExitClass::Denied | ExitClass::Ok => Error::Identity { id, detail },
+            ExitClass::Denied | ExitClass::Ok | ExitClass::Command(_) => {
+                Error::Identity { id, detail }
+            }
             ExitClass::Upstream => Error::IdentityUpstream { id, detail },
             ExitClass::Config => Error::Config { id, detail },
         }
