@@ -498,6 +498,7 @@ impl SshCa {
     /// folder is checked to be a directory (not a link swapped in) and set to 0700 through
     /// its open handle, whatever the umask.
     fn make_grant_dir(&self, dir: &Path) -> Result<(), CredentialError> {
+        check_runner_temp(&self.runner_temp)?;
         let shown = dir.display();
         DirBuilder::new().mode(0o700).create(dir).map_err(|e| {
             let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -536,6 +537,40 @@ impl SshCa {
             }
         }
     }
+}
+
+/// SECURITY: the grant's folder must not be renameable by other users: `RUNNER_TEMP` must be
+/// a directory that no group or other user can write to, unless it has the sticky bit (as
+/// `/tmp` does), where only the owner of an entry can rename or delete it.
+fn check_runner_temp(runner_temp: &Path) -> Result<(), CredentialError> {
+    let meta = std::fs::metadata(runner_temp).map_err(|e| {
+        CredentialError::config(
+            "config.runner_temp_invalid",
+            format!("{RUNNER_TEMP_ENV} ({}): {e}", runner_temp.display()),
+        )
+    })?;
+    let mode = meta.permissions().mode();
+    if !meta.is_dir() {
+        return Err(CredentialError::config(
+            "config.runner_temp_invalid",
+            format!(
+                "{RUNNER_TEMP_ENV} ({}) is not a directory",
+                runner_temp.display()
+            ),
+        ));
+    }
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        return Err(CredentialError::config(
+            "config.runner_temp_invalid",
+            format!(
+                "{RUNNER_TEMP_ENV} ({}) is writable by other users (mode {:o}) without the \
+                 sticky bit; the key folder could be swapped",
+                runner_temp.display(),
+                mode & 0o7777
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A random non-zero 64-bit serial from the system RNG.
@@ -746,4 +781,108 @@ fn remove_grant_dir(dir: &Path) -> std::io::Result<()> {
     // Anything else the job put in the grant's own folder (e.g. `id_ed25519.pub`) goes too;
     // `remove_dir_all` does not follow symlinks.
     std::fs::remove_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ed25519_ca_text() -> Secret {
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let seed = pair.seed().unwrap().as_be_bytes().unwrap();
+        let keypair = Ed25519Keypair {
+            public: Ed25519PublicKey(pair.public_key().as_ref().try_into().unwrap()),
+            private: Ed25519PrivateKey::from_bytes(seed.as_ref().try_into().unwrap()),
+        };
+        let key = PrivateKey::new(KeypairData::Ed25519(keypair), "ca").unwrap();
+        Secret::new(key.to_openssh(LineEnding::LF).unwrap().as_str())
+    }
+
+    #[test]
+    fn fingerprint_matches_the_ssh_key_crates() {
+        let ca = CaKey::from_openssh(&ed25519_ca_text()).unwrap();
+        assert_eq!(
+            ca.fingerprint(),
+            ca.public()
+                .fingerprint(ssh_key::HashAlg::Sha256)
+                .to_string()
+        );
+        assert!(ca.public_openssh().unwrap().starts_with("ssh-ed25519 AAAA"));
+        assert!(!format!("{ca:?}").contains("private"));
+    }
+
+    #[test]
+    fn a_ca_key_whose_halves_disagree_is_refused() {
+        let a = PrivateKey::from_openssh(ed25519_ca_text().expose()).unwrap();
+        let b = PrivateKey::from_openssh(ed25519_ca_text().expose()).unwrap();
+        let (KeypairData::Ed25519(a), KeypairData::Ed25519(b)) = (a.key_data(), b.key_data())
+        else {
+            panic!("not ed25519");
+        };
+        let mixed = Ed25519Keypair {
+            public: b.public,
+            private: a.private.clone(),
+        };
+        let text = PrivateKey::new(KeypairData::Ed25519(mixed), "x")
+            .unwrap()
+            .to_openssh(LineEnding::LF)
+            .unwrap();
+        let err = CaKey::from_openssh(&Secret::new(text.as_str())).unwrap_err();
+        assert!(err.0.contains("do not match"), "{err}");
+    }
+
+    #[test]
+    fn ecdsa_signatures_round_trip_between_ssh_and_fixed_forms() {
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
+        let public =
+            ssh_key::public::EcdsaPublicKey::from_sec1_bytes(pair.public_key().as_ref()).unwrap();
+        let ca = CaKey {
+            signer: CaSigner::P256(pair),
+            public: KeyData::Ecdsa(public),
+            fingerprint: String::new(),
+        };
+        // Enough signatures that some r or s has a leading zero byte or a high bit set.
+        for i in 0..64u32 {
+            let msg = i.to_be_bytes();
+            let sig = signature::Signer::<Signature>::try_sign(&ca, &msg).unwrap();
+            assert!(ca.verify(&msg, &sig));
+            assert!(!ca.verify(b"other", &sig));
+        }
+        assert!(ecdsa_fixed_from_ssh(&[0, 0, 0, 1]).is_none());
+    }
+
+    #[test]
+    fn revoke_text_ends_with_a_krl_line() {
+        let out = RevokeOutcome::NotRevocable {
+            expires_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            note: format!("hosts without a KRL accept it\n{}", krl_line(42)),
+        };
+        assert_eq!(
+            out.describe(),
+            "not revocable; expires at 2027-01-15T08:00:00Z (hosts without a KRL accept it)\n\
+             serial: 42"
+        );
+    }
+
+    #[test]
+    fn a_runner_temp_others_can_write_is_refused_unless_sticky() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = |mode| {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(0o700);
+        assert!(check_runner_temp(dir.path()).is_ok());
+        set(0o777);
+        let err = check_runner_temp(dir.path()).unwrap_err();
+        assert_eq!(err.id(), "config.runner_temp_invalid");
+        set(0o1777);
+        assert!(check_runner_temp(dir.path()).is_ok());
+        set(0o770);
+        assert!(check_runner_temp(dir.path()).is_err());
+        set(0o700);
+        assert!(check_runner_temp(&dir.path().join("missing")).is_err());
+    }
 }
