@@ -676,6 +676,9 @@ async fn modes_hold_under_umask_000() {
     rustix::process::umask(rustix::fs::Mode::empty());
     let keys = tempfile::tempdir().unwrap();
     let temp = tempfile::tempdir().unwrap();
+    // RUNNER_TEMP itself is the runner's (0755 on GitHub's runners); under umask 000 a new
+    // folder is 0777, which the provider refuses (others could swap the key folder).
+    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let ca = ed25519_ca(keys.path(), "ca");
     let m = mint(&provider(&ca, temp.path()), "g-umask", &deploy()).await;
     let dir = temp.path().join("prod-access-g-umask");
