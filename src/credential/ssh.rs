@@ -736,8 +736,8 @@ impl Provider for SshCa {
             expires_at: handle.expires_at,
             note: format!(
                 "key files removed; a certificate cannot be recalled: hosts without a KRL \
-                 listing serial {serial} accept it until {until}; KRL line for \
-                 `ssh-keygen -k -s CA.pub`:\n{}",
+                 listing serial {serial} accept the certificate until {until}; KRL line \
+                 (`ssh-keygen -k -s CA.pub`) below\n{}",
                 krl_line(serial)
             ),
         })
