@@ -734,6 +734,56 @@ async fn an_existing_path_or_symlink_is_refused_and_nothing_is_written() {
 }
 
 #[tokio::test]
+async fn a_runner_temp_other_users_can_write_is_refused_and_nothing_is_written() {
+    let keys = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let ca = ed25519_ca(keys.path(), "ca");
+    let p = provider(&ca, temp.path());
+    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let id = GrantId::new("g-open").unwrap();
+    let s = deploy();
+    let err = p
+        .mint(&ctx(&id, &s, Utc::now(), Duration::from_secs(600)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.id(), "config.runner_temp_invalid", "{err}");
+    assert_eq!(err.exit_class(), ExitClass::Config);
+    assert!(tree(temp.path()).is_empty());
+    // With the sticky bit (like /tmp) others cannot rename the folder: accepted.
+    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let m = p
+        .mint(&ctx(&id, &s, Utc::now(), Duration::from_secs(600)))
+        .await
+        .unwrap();
+    assert_eq!(mode(&temp.path().join("prod-access-g-open")), 0o700);
+    p.revoke(&m.handle).await.unwrap();
+    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[tokio::test]
+async fn a_handle_of_another_kind_is_refused() {
+    let keys = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let ca = ed25519_ca(keys.path(), "ca");
+    let p = provider(&ca, temp.path());
+    let m = mint(&p, "g-kind", &deploy()).await;
+    let mut jwt = m.handle.clone();
+    jwt.kind = "jwt".into();
+    let err = p.revoke(&jwt).await.unwrap_err();
+    assert_eq!(err.id(), "credential.kind_mismatch");
+    assert!(
+        Path::new(&env_of(&m, ssh::KEY_ENV)).exists(),
+        "nothing deleted"
+    );
+    // A handle whose serial was tampered with still removes the files, then says so.
+    let mut bad = m.handle.clone();
+    bad.data.insert("serial".into(), "0".into());
+    let err = p.revoke(&bad).await.unwrap_err();
+    assert_eq!(err.id(), "credential.state_invalid");
+    assert!(tree(temp.path()).is_empty());
+}
+
+#[tokio::test]
 async fn revoke_leaves_no_credential_file_and_is_idempotent() {
     let keys = tempfile::tempdir().unwrap();
     let temp = tempfile::tempdir().unwrap();
