@@ -501,13 +501,20 @@ impl SshCa {
         check_runner_temp(&self.runner_temp)?;
         let shown = dir.display();
         DirBuilder::new().mode(0o700).create(dir).map_err(|e| {
-            let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
-                "the path already exists (a file, folder or symlink); refusing to reuse it"
-                    .to_string()
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                CredentialError::upstream(
+                    "ssh.key_path_exists",
+                    format!(
+                        "{shown}: the path already exists (a file, folder or symlink); refusing \
+                         to reuse it"
+                    ),
+                )
             } else {
-                format!("cannot create it: {e}")
-            };
-            CredentialError::upstream("ssh.key_path_exists", format!("{shown}: {why}"))
+                CredentialError::upstream(
+                    "ssh.key_write_failed",
+                    format!("{shown}: cannot create it: {e}"),
+                )
+            }
         })?;
         let check = || -> std::io::Result<bool> {
             let link = std::fs::symlink_metadata(dir)?;
