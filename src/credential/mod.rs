@@ -3,6 +3,7 @@
 //! | kind | file | revocable |
 //! | --- | --- | --- |
 //! | `jwt` | [`jwt`] (keys and verification in [`jwt_keys`], [`jwt_verify`]) | no: a signed bearer token lives until `exp` |
+//! | `ssh` | [`ssh`] | no: hosts without a KRL accept the certificate until `valid_before`; revoke deletes the key files and prints the KRL line |
 //!
 //! The grant flow builds a [`GrantContext`] from verified facts only, asks the
 //! [`AnyProvider`] of the scope's kind to [`Provider::mint`], masks every [`Secret`] of the
@@ -15,6 +16,7 @@
 pub mod jwt;
 pub mod jwt_keys;
 pub mod jwt_verify;
+pub mod ssh;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -60,6 +62,7 @@ pub trait Provider {
 #[derive(Debug)]
 pub enum AnyProvider {
     Jwt(jwt::JwtIssuer),
+    Ssh(ssh::SshCa),
 }
 
 impl AnyProvider {
@@ -85,6 +88,18 @@ impl AnyProvider {
                 };
                 Ok(AnyProvider::Jwt(jwt::JwtIssuer::from_env(provider, env)?))
             }
+            CredentialSpec::Ssh { .. } => {
+                let Some(provider) = &policy.providers.ssh else {
+                    return Err(CredentialError::config(
+                        "config.provider_missing",
+                        format!(
+                            "scope `{}` mints an ssh credential but the policy has no `providers.ssh`",
+                            scope.name
+                        ),
+                    ));
+                };
+                Ok(AnyProvider::Ssh(ssh::SshCa::from_env(provider, env)?))
+            }
             other => Err(CredentialError::config(
                 "config.provider_unavailable",
                 format!(
@@ -100,24 +115,28 @@ impl Provider for AnyProvider {
     fn kind(&self) -> &'static str {
         match self {
             AnyProvider::Jwt(p) => p.kind(),
+            AnyProvider::Ssh(p) => p.kind(),
         }
     }
 
     async fn mint(&self, ctx: &GrantContext<'_>) -> Result<Minted, CredentialError> {
         match self {
             AnyProvider::Jwt(p) => p.mint(ctx).await,
+            AnyProvider::Ssh(p) => p.mint(ctx).await,
         }
     }
 
     async fn revoke(&self, handle: &RevokeHandle) -> Result<RevokeOutcome, CredentialError> {
         match self {
             AnyProvider::Jwt(p) => p.revoke(handle).await,
+            AnyProvider::Ssh(p) => p.revoke(handle).await,
         }
     }
 
     async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, CredentialError> {
         match self {
             AnyProvider::Jwt(p) => p.sweep(now).await,
+            AnyProvider::Ssh(p) => p.sweep(now).await,
         }
     }
 }
@@ -216,11 +235,14 @@ impl GrantContext<'_> {
 pub struct Minted {
     /// Secret environment variables for the job (e.g. `PROD_ACCESS_TOKEN`).
     pub env: Vec<(String, Secret)>,
-    /// Further forms of the secrets to mask (encodings that may appear in logs).
+    /// Further secrets to mask, line by line, even when `env` holds none: encodings of an
+    /// `env` secret that may appear in logs, or a secret the job gets as a file (the `ssh`
+    /// private key, whose path is in `public_env`). Never written to `GITHUB_ENV`.
     pub mask_forms: Vec<Secret>,
     /// Environment variables that are not secret (e.g. paths, host names).
     pub public_env: Vec<(String, String)>,
-    /// `sha256:<hex>` of the credential, for the audit record.
+    /// The credential's fingerprint for the audit record: `sha256:<hex>` of a token, or for
+    /// `ssh` the `SHA256:<base64>` of the certified key as `ssh-keygen -l` shows it.
     pub fingerprint: String,
     pub expires_at: DateTime<Utc>,
     /// Non-secret facts for the audit record, e.g. `("kid", ...)`, `("jti", ...)`.
@@ -299,15 +321,25 @@ pub enum RevokeOutcome {
 }
 
 impl RevokeOutcome {
-    /// One truthful line for the log and the audit comment.
+    /// One truthful line for the log and the audit comment. A note's first line goes in
+    /// parentheses; further lines of the note (e.g. the `ssh` KRL line `serial: N`) follow
+    /// each on its own line, verbatim, so they can be copied as they are.
     pub fn describe(&self) -> String {
         match self {
             RevokeOutcome::Revoked => "revoked".into(),
             RevokeOutcome::NothingToRevoke => "nothing to revoke".into(),
-            RevokeOutcome::NotRevocable { expires_at, note } => format!(
-                "not revocable; expires at {} ({note})",
-                expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)
-            ),
+            RevokeOutcome::NotRevocable { expires_at, note } => {
+                let (first, rest) = note.split_once('\n').unwrap_or((note.as_str(), ""));
+                let mut out = format!(
+                    "not revocable; expires at {} ({first})",
+                    expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                );
+                if !rest.is_empty() {
+                    out.push('\n');
+                    out.push_str(rest);
+                }
+                out
+            }
         }
     }
 }
