@@ -231,10 +231,10 @@ fn fault_71_comment_post_fails_nothing_handed_over() {
     let step = grant(&story, "comment-500");
     assert_eq!(step.code, 3, "{}\n{}", step.stdout, step.stderr);
     assert_nothing_handed_over(&step);
+    let log = format!("{}{}", step.stdout, step.stderr);
     assert!(
-        step.stderr.contains("revoked") || step.stderr.contains("not revocable"),
-        "{}",
-        step.stderr
+        log.contains("revoked") || log.contains("not revocable"),
+        "{log}"
     );
 }
 
