@@ -18,7 +18,9 @@ use crate::audit::comment::{find_marker, render, restatus};
 use crate::audit::{AuditRecord, CredentialInfo, GrantId, RunFacts, Status};
 use crate::cli::{IfNoRequest, Inputs};
 use crate::commands::check::print_decision;
-use crate::credential::{AnyProvider, GrantContext, Minted, Provider, RevokeHandle, RevokeOutcome};
+use crate::credential::{
+    AnyProvider, GrantContext, Minted, Provider, RevokeHandle, RevokeOutcome, revoke_keyless,
+};
 use crate::decide::{Decision, DecisionInput, Request, RequestInputs, decide, resolve_request};
 use crate::emit::escape::log_inline;
 use crate::emit::files::{RunnerFiles, RunnerPaths};
@@ -726,23 +728,30 @@ pub async fn revoke<F: Forge>(
     };
     // SECURITY: the state is untrusted: the handle is checked, and providers prove ownership.
     let handle = RevokeHandle::from_state(&handle_text)?;
-    let repository = forge.repository(&runner.repo).await?;
-    let policy_text = forge
-        .policy_file(&runner.repo, &inputs.policy, &repository.default_branch)
-        .await?;
-    let policy = load_policy(&policy_text)?;
-    let Some(scope) = policy
-        .scopes
-        .values()
-        .find(|s| s.credential.kind() == handle.kind)
-    else {
-        return Err(Error::Config {
-            id: "config.provider_missing",
-            detail: format!("the policy has no scope of kind {}", handle.kind),
-        });
+    let outcome = match revoke_keyless(&handle, env) {
+        Some(outcome) => outcome,
+        None => {
+            // The provider's secrets are needed (e.g. the admin DSN): its configuration comes
+            // from the policy on the default branch, never from the state.
+            let repository = forge.repository(&runner.repo).await?;
+            let policy_text = forge
+                .policy_file(&runner.repo, &inputs.policy, &repository.default_branch)
+                .await?;
+            let policy = load_policy(&policy_text)?;
+            let Some(scope) = policy
+                .scopes
+                .values()
+                .find(|s| s.credential.kind() == handle.kind)
+            else {
+                return Err(Error::Config {
+                    id: "config.provider_missing",
+                    detail: format!("the policy has no scope of kind {}", handle.kind),
+                });
+            };
+            let provider = AnyProvider::for_scope(&policy, scope, env)?;
+            provider.revoke(&handle).await
+        }
     };
-    let provider = AnyProvider::for_scope(&policy, scope, env)?;
-    let outcome = provider.revoke(&handle).await;
     let now = (config.now)();
     let (status, result) = match outcome {
         Ok(o) => {

@@ -23,6 +23,23 @@ use super::{
 use crate::policy::{CredentialSpec, JwtProvider};
 use crate::secret::Secret;
 
+/// Revoking a JWT needs no key: a signed bearer token cannot be recalled, and saying so
+/// truthfully is all there is to do.
+pub fn revoke_outcome(handle: &RevokeHandle) -> Result<RevokeOutcome, CredentialError> {
+    if handle.kind != "jwt" {
+        return Err(CredentialError::config(
+            "credential.kind_mismatch",
+            "the saved state is not for a jwt credential",
+        ));
+    }
+    Ok(RevokeOutcome::NotRevocable {
+        expires_at: handle.expires_at,
+        note: "a signed JWT is a bearer token and cannot be recalled; rotating the signing \
+               key (a new kid in the JWKS) ends every token at once"
+            .into(),
+    })
+}
+
 /// The environment variable the job receives the token in (contract §6).
 pub const TOKEN_ENV: &str = "PROD_ACCESS_TOKEN";
 /// Longest `reason` claim, in characters.
@@ -165,18 +182,7 @@ impl Provider for JwtIssuer {
     }
 
     async fn revoke(&self, handle: &RevokeHandle) -> Result<RevokeOutcome, CredentialError> {
-        if handle.kind != "jwt" {
-            return Err(CredentialError::config(
-                "credential.kind_mismatch",
-                "the saved state is not for a jwt credential",
-            ));
-        }
-        Ok(RevokeOutcome::NotRevocable {
-            expires_at: handle.expires_at,
-            note: "a signed JWT is a bearer token and cannot be recalled; rotating the signing \
-                   key (a new kid in the JWKS) ends every token at once"
-                .into(),
-        })
+        revoke_outcome(handle)
     }
 
     async fn sweep(&self, _now: DateTime<Utc>) -> Result<SweepReport, CredentialError> {

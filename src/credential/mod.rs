@@ -141,6 +141,26 @@ impl Provider for AnyProvider {
     }
 }
 
+/// `revoke` for the kinds whose revoke needs no key: `jwt` only reports (a signed token
+/// cannot be recalled) and `ssh` deletes the grant's files under `RUNNER_TEMP`. The post
+/// step may then run without the signing secrets. `None`: the kind needs its provider.
+pub fn revoke_keyless(
+    handle: &RevokeHandle,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<Result<RevokeOutcome, CredentialError>> {
+    match handle.kind.as_str() {
+        "jwt" => Some(jwt::revoke_outcome(handle)),
+        "ssh" => Some(match env(ssh::RUNNER_TEMP_ENV).filter(|v| !v.is_empty()) {
+            Some(dir) => ssh::revoke_files(std::path::Path::new(&dir), handle),
+            None => Err(CredentialError::config(
+                "config.runner_temp_missing",
+                "RUNNER_TEMP is not set; the ssh key files cannot be found",
+            )),
+        }),
+        _ => None,
+    }
+}
+
 /// A grant id: `[A-Za-z0-9._-]{1,64}`, checked where it is made. It names files, roles and
 /// the `jti` of a token, so nothing else can get in.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

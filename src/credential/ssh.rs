@@ -69,6 +69,47 @@ pub const VALID_AFTER_SKEW: i64 = 60;
 /// Longest CA key text accepted (an Ed25519 or P-256 OpenSSH key is under 700 bytes).
 const MAX_CA_KEY_BYTES: usize = 16 * 1024;
 
+/// Revoking needs no CA key: the grant's key files are deleted and the serial is reported for
+/// hosts that keep a KRL. The post step may run without the CA secret.
+pub fn revoke_files(
+    runner_temp: &Path,
+    handle: &RevokeHandle,
+) -> Result<RevokeOutcome, CredentialError> {
+    if handle.kind != "ssh" {
+        return Err(CredentialError::config(
+            "credential.kind_mismatch",
+            "the saved state is not for an ssh credential",
+        ));
+    }
+    // SECURITY: the folder comes from RUNNER_TEMP and the checked grant id only, never
+    // from a path in the (untrusted) state.
+    let dir = grant_dir(runner_temp, &handle.grant_id);
+    remove_grant_dir(&dir).map_err(|e| {
+        CredentialError::upstream("ssh.revoke_failed", format!("{}: {e}", dir.display()))
+    })?;
+    let serial = handle
+        .data
+        .get("serial")
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s != 0)
+        .ok_or_else(|| {
+            CredentialError::config(
+                "credential.state_invalid",
+                "the saved ssh state has no valid serial (the key files were removed)",
+            )
+        })?;
+    let until = rfc3339(handle.expires_at);
+    Ok(RevokeOutcome::NotRevocable {
+        expires_at: handle.expires_at,
+        note: format!(
+            "key files removed; a certificate cannot be recalled: hosts without a KRL \
+             listing serial {serial} accept the certificate until {until}; KRL line \
+             (`ssh-keygen -k -s CA.pub`) below\n{}",
+            krl_line(serial)
+        ),
+    })
+}
+
 /// The folder of a grant: `RUNNER_TEMP/prod-access-<grant id>`. The grant id is checked
 /// ([`GrantId`]), so the name can hold no `/` and no `..`.
 pub fn grant_dir(runner_temp: &Path, grant_id: &GrantId) -> PathBuf {
@@ -715,39 +756,7 @@ impl Provider for SshCa {
     }
 
     async fn revoke(&self, handle: &RevokeHandle) -> Result<RevokeOutcome, CredentialError> {
-        if handle.kind != "ssh" {
-            return Err(CredentialError::config(
-                "credential.kind_mismatch",
-                "the saved state is not for an ssh credential",
-            ));
-        }
-        // SECURITY: the folder comes from RUNNER_TEMP and the checked grant id only, never
-        // from a path in the (untrusted) state.
-        let dir = grant_dir(&self.runner_temp, &handle.grant_id);
-        remove_grant_dir(&dir).map_err(|e| {
-            CredentialError::upstream("ssh.revoke_failed", format!("{}: {e}", dir.display()))
-        })?;
-        let serial = handle
-            .data
-            .get("serial")
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|s| *s != 0)
-            .ok_or_else(|| {
-                CredentialError::config(
-                    "credential.state_invalid",
-                    "the saved ssh state has no valid serial (the key files were removed)",
-                )
-            })?;
-        let until = rfc3339(handle.expires_at);
-        Ok(RevokeOutcome::NotRevocable {
-            expires_at: handle.expires_at,
-            note: format!(
-                "key files removed; a certificate cannot be recalled: hosts without a KRL \
-                 listing serial {serial} accept the certificate until {until}; KRL line \
-                 (`ssh-keygen -k -s CA.pub`) below\n{}",
-                krl_line(serial)
-            ),
-        })
+        revoke_files(&self.runner_temp, handle)
     }
 
     async fn sweep(&self, _now: DateTime<Utc>) -> Result<SweepReport, CredentialError> {
