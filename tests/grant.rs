@@ -468,3 +468,136 @@ fn sweep_of_a_jwt_only_policy_has_nothing_to_remove() {
         step.stdout
     );
 }
+
+/// A CA key as `ssh-keygen` makes it (OpenSSH text, Ed25519, unencrypted).
+fn ssh_ca_key() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca");
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test-ca", "-f"])
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ssh-keygen failed");
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn ssh_label_request_grants_a_certificate_masked_line_by_line_and_revoke_removes_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    story.relabel("host-access");
+    let ca = ssh_ca_key();
+    let step = run(&story, "ssh", &["grant"], |env, _| {
+        env.insert("PROD_ACCESS_SSH_CA_KEY".into(), ca.clone());
+    });
+    assert_eq!(step.code, 0, "{}\n{}", step.stdout, step.stderr);
+    let env = step.pairs("env");
+    let key_path = PathBuf::from(env.get("PROD_ACCESS_SSH_KEY").unwrap());
+    let cert_path = PathBuf::from(env.get("PROD_ACCESS_SSH_CERT").unwrap());
+    assert!(key_path.starts_with(&step.dir), "under RUNNER_TEMP");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&key_path), 0o600);
+    assert_eq!(mode(&cert_path), 0o600);
+    assert_eq!(mode(key_path.parent().unwrap()), 0o700);
+    // Every line of the private key is masked before anything else shows it, and shows
+    // nowhere but on its mask line.
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    for line in key
+        .lines()
+        .filter(|l| !l.starts_with("-----") && !l.trim().is_empty())
+    {
+        assert!(
+            step.stdout.contains(&format!("::add-mask::{line}")),
+            "unmasked key line"
+        );
+        // The whole key is also masked as one escaped value (`%0A` between lines): that is a
+        // mask line too. No other line may show it.
+        let shown = step
+            .stdout
+            .lines()
+            .filter(|l| l.contains(line) && !l.starts_with("::add-mask::"))
+            .count();
+        assert_eq!(shown, 0, "a key line outside its mask lines");
+        for text in [
+            &step.stderr,
+            &step.file("summary.md"),
+            &step.file("output"),
+            &step.file("state"),
+        ] {
+            assert!(!text.contains(line));
+        }
+        assert!(!story.comments().join("\n").contains(line));
+    }
+    // The CA key never shows. (Its first base64 line, `openssh-key-v1` and the cipher
+    // names, is the same in every unencrypted Ed25519 key, the user key included: skipped.)
+    for line in ca
+        .lines()
+        .filter(|l| !l.starts_with("-----") && !l.trim().is_empty())
+        .filter(|l| !key.contains(l))
+    {
+        assert!(
+            !step.stdout.contains(line) && !step.stderr.contains(line),
+            "the CA key leaked: {line}"
+        );
+    }
+    let listing = Command::new("ssh-keygen")
+        .arg("-L")
+        .arg("-f")
+        .arg(&cert_path)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(
+        listing.contains("deploy") && listing.contains("permit-pty"),
+        "{listing}"
+    );
+    let comment = story.comments().last().unwrap().clone();
+    assert!(
+        comment.contains("ssh, `SHA256:") || comment.contains("ssh,"),
+        "{comment}"
+    );
+
+    // The post step: no CA key needed; the files go; the serial is printed for a KRL.
+    let state = step.pairs("state");
+    let revoked = run(&story, "ssh-revoke", &["revoke"], |env, _| {
+        env.insert("RUNNER_TEMP".into(), step.dir.display().to_string());
+        for (k, v) in &state {
+            env.insert(format!("STATE_{k}"), v.clone());
+        }
+    });
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    assert!(revoked.stdout.contains("serial: "), "{}", revoked.stdout);
+    assert!(
+        !key_path.exists() && !cert_path.exists(),
+        "credential files remain (89)"
+    );
+}
+
+#[test]
+fn ssh_exec_hands_the_key_to_the_command_only_and_removes_it_after() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    story.relabel("host-access");
+    let ca = ssh_ca_key();
+    let script = r#"test -f "$PROD_ACCESS_SSH_KEY" && test -f "$PROD_ACCESS_SSH_CERT" && echo "$PROD_ACCESS_SSH_KEY" > "$RUNNER_TEMP/seen" && exit 5"#;
+    let step = run(
+        &story,
+        "ssh-exec",
+        &["exec", "--", "sh", "-c", script],
+        |env, _| {
+            env.insert("PROD_ACCESS_SSH_CA_KEY".into(), ca.clone());
+        },
+    );
+    assert_eq!(step.code, 5, "{}\n{}", step.stdout, step.stderr);
+    let seen = std::fs::read_to_string(step.dir.join("seen")).unwrap();
+    assert!(
+        !Path::new(seen.trim()).exists(),
+        "the key file outlived the command"
+    );
+    assert!(step.file("env").is_empty());
+}

@@ -38,7 +38,7 @@ identity:
     repository: acme/payments
     job_workflow_ref: acme/payments/.github/workflows/prod-access.yml@refs/heads/main
 request:
-  labels: {{ prod-access: api-read }}
+  labels: {{ prod-access: api-read, host-access: host-shell }}
   reason_pattern: 'INC-[0-9]+'
 scopes:
   api-read:
@@ -47,8 +47,14 @@ scopes:
     max_ttl: 1h
     approvals: {{ required: 1, from: ["@acme/sre"] }}
     environments: [production]
+  host-shell:
+    credential: {{ kind: ssh, principals: [deploy], extensions: [permit-pty] }}
+    ttl: 15m
+    approvals: {{ required: 1, from: ["@acme/sre"] }}
+    environments: [production]
 providers:
   jwt: {{ issuer: https://prod-access.demo.invalid, key_env: PROD_ACCESS_JWT_KEY }}
+  ssh: {{ ca_key_env: PROD_ACCESS_SSH_CA_KEY }}
 "#
     )
 }
@@ -80,6 +86,8 @@ impl SharedBuf {
 
 /// The running story.
 pub struct Story {
+    /// The label on the PR (the request): `prod-access` (jwt) or `host-access` (ssh).
+    pub label: Mutex<String>,
     pub issuer: OidcIssuer,
     pub forge: ForgeSim,
     pub dir: PathBuf,
@@ -165,6 +173,7 @@ impl Story {
         let (signing_key, jwt_key) = SigningKey::generate(KeyAlg::Ed25519)
             .map_err(|e| SimError::Io(std::io::Error::other(e.to_string())))?;
         Ok(Self {
+            label: Mutex::new(LABEL.to_string()),
             issuer,
             forge,
             dir,
@@ -188,19 +197,46 @@ impl Story {
         });
     }
 
+    /// Puts `label` on the PR instead of the current one (added by alice, as the API shows).
+    pub fn relabel(&self, label: &str) {
+        if let Ok(mut l) = self.label.lock() {
+            *l = label.to_string();
+        }
+        let alice = user_json("alice", 1001);
+        self.forge.with(|st| {
+            let repo = st.repo(REPO);
+            if let Some(pr) = repo.pulls.get_mut(&PR) {
+                pr["labels"] =
+                    json!([{ "id": 2, "name": label, "color": "d73a4a", "default": false }]);
+            }
+            repo.issue_events.insert(
+                PR,
+                vec![labeled_event_json(2, alice, label, "2026-11-23T01:56:00Z")],
+            );
+        });
+    }
+
+    fn current_label(&self) -> String {
+        self.label
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_else(|_| LABEL.to_string())
+    }
+
     /// The `labeled` event payload GitHub would write to `GITHUB_EVENT_PATH`.
     pub fn event(&self) -> Value {
+        let label = self.current_label();
         json!({
             "action": "labeled",
             "number": PR,
-            "label": { "id": 1, "name": LABEL, "color": "d73a4a" },
+            "label": { "id": 1, "name": label, "color": "d73a4a" },
             "pull_request": {
                 "number": PR,
                 "state": "open",
                 "title": "Fix double charge on retry",
                 "body": format!("Retries charged twice.\n\nProd-Access: {REASON}"),
                 "user": { "login": "alice", "id": 1001, "type": "User" },
-                "labels": [{ "name": LABEL }],
+                "labels": [{ "name": label }],
                 "head": { "sha": HEAD_SHA, "ref": "fix-double-charge",
                           "repo": { "id": REPO_ID, "full_name": REPO, "fork": false } },
                 "base": { "sha": BASE_SHA, "ref": "main",
