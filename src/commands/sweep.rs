@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use crate::cli::SweepArgs;
 use crate::commands::grant::{self, FlowConfig, Runner};
-use crate::credential::{AnyProvider, Provider};
+use crate::credential::{AnyProvider, Provider, SweepReport, sweep_keyless};
 use crate::emit::Console;
 use crate::error::{Error, ExitClass};
 use crate::forge::Forge;
@@ -54,6 +54,10 @@ pub async fn sweep_policy(
             continue;
         }
         kinds.push(kind);
+        if let Some(report) = sweep_keyless(kind) {
+            print_report(console, kind, &report);
+            continue;
+        }
         let provider = match AnyProvider::for_scope(policy, scope, env) {
             Ok(p) => p,
             Err(e) => {
@@ -63,19 +67,7 @@ pub async fn sweep_policy(
             }
         };
         match provider.sweep(Utc::now()).await {
-            Ok(report) => {
-                console.say(&format!(
-                    "sweep {kind}: removed {}, kept {} live",
-                    report.removed.len(),
-                    report.kept
-                ));
-                for id in &report.removed {
-                    console.say(&format!("  removed {id}"));
-                }
-                for note in &report.notes {
-                    console.say(&format!("  {note}"));
-                }
-            }
+            Ok(report) => print_report(console, kind, &report),
             Err(e) => {
                 console.error(&format!("sweep {kind}: {e}"));
                 failed.get_or_insert(Error::from(e));
@@ -85,5 +77,19 @@ pub async fn sweep_policy(
     match failed {
         Some(e) => Err(e),
         None => Ok(ExitClass::Ok),
+    }
+}
+
+fn print_report(console: &mut Console, kind: &str, report: &SweepReport) {
+    console.say(&format!(
+        "sweep {kind}: removed {}, kept {} live",
+        report.removed.len(),
+        report.kept
+    ));
+    for id in &report.removed {
+        console.say(&format!("  removed {id}"));
+    }
+    for note in &report.notes {
+        console.say(&format!("  {note}"));
     }
 }

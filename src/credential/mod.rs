@@ -161,6 +161,21 @@ pub fn revoke_keyless(
     }
 }
 
+/// `sweep` for the kinds that leave nothing on a server: `jwt` tokens and `ssh`
+/// certificates end at their expiry by themselves, so there is nothing to remove and no key
+/// is needed. `None`: the kind holds server state and needs its provider.
+pub fn sweep_keyless(kind: &str) -> Option<SweepReport> {
+    let note = match kind {
+        "jwt" => "jwt: no server holds the tokens; each ends at its exp",
+        "ssh" => "ssh: no server holds the certificates; each ends at its valid_before",
+        _ => return None,
+    };
+    Some(SweepReport {
+        notes: vec![note.into()],
+        ..SweepReport::default()
+    })
+}
+
 /// A grant id: `[A-Za-z0-9._-]{1,64}`, checked where it is made. It names files, roles and
 /// the `jti` of a token, so nothing else can get in.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
