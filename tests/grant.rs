@@ -135,9 +135,18 @@ fn label_request_denied_without_approval_then_granted_after_one() {
     );
 
     story.approve();
+    let before = story.forge.requests().len();
     let granted = grant(&story, "granted");
     assert_eq!(granted.code, 0, "{}\n{}", granted.stdout, granted.stderr);
     assert_token_contained(&granted, &story);
+    // The forge requests of one granted label request (the note on the issue cites it):
+    // repository, policy, run, PR, reviews, label events, 2 permissions, team visible,
+    // membership, comments (replay check), comment POST.
+    let requests: Vec<String> = story.forge.requests()[before..]
+        .iter()
+        .map(|r| r.route.clone())
+        .collect();
+    assert_eq!(requests.len(), 12, "{requests:#?}");
     let out = granted.pairs("output");
     assert_eq!(out.get("granted").map(String::as_str), Some("true"));
     assert_eq!(out.get("scope").map(String::as_str), Some("api-read"));
