@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -18,24 +16,7 @@ use prod_access::emit::summary::{Links, Outcome, SummaryView, render_summary};
 use prod_access::forge::UserRef;
 use prod_access::secret::Secret;
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
+use prod_access::emit::CaptureBuf as Buf;
 
 /// The runner's `EnvFileKeyValuePairs` on Linux.
 fn runner_parse(text: &str) -> Vec<(String, String)> {

@@ -8,16 +8,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::cli::{InputArgs, Inputs};
-use crate::commands::grant::{self, FlowConfig, Runner};
+use crate::cli::InputArgs;
+use crate::commands::grant::{self, Job};
 use crate::credential::jwt_keys::jwks_document;
 use crate::credential::jwt_verify::{PublicKeySet, TokenExpectations, verify_token};
-use crate::emit::Console;
 use crate::emit::files::parse_runner_file;
+use crate::emit::{CaptureBuf, Console};
 use crate::error::{Error, ExitClass};
-use crate::forge::GitHub;
 use crate::secret::Secret;
-use crate::sim::story::{self, SharedBuf, Story};
+use crate::sim::story::{self, Story};
 
 pub async fn run(console: &mut Console) -> Result<ExitClass, Error> {
     let sim_err = |e: crate::sim::forge::SimError| Error::Upstream(e.to_string());
@@ -162,33 +161,22 @@ async fn step(
         }
     }
     let lookup = |k: &str| env.get(k).cloned();
-    let inputs: Inputs = InputArgs::default().resolve(&lookup)?;
-    let runner = Runner::from_env(&lookup)?;
-    let config = FlowConfig::default();
-    let forge: GitHub = grant::github(&runner, &inputs, &config)?;
-    let (out, err) = (SharedBuf::default(), SharedBuf::default());
+    let job = Job::from_env(&InputArgs::default(), &lookup)?;
+    let (out, err) = (CaptureBuf::default(), CaptureBuf::default());
     let mut step_console = Console::new(Box::new(out.clone()), Box::new(err.clone()));
     let result = match which {
         Step::Grant => {
-            grant::grant(
-                &forge,
-                &runner,
-                &inputs,
-                &mut step_console,
-                &lookup,
-                &config,
-                grant::Handoff::RunnerFiles,
-            )
-            .await
+            job.grant(&mut step_console, &lookup, grant::Handoff::RunnerFiles)
+                .await
         }
         Step::Revoke(_) => {
             grant::revoke(
-                &forge,
-                &runner,
-                &inputs,
+                &job.forge,
+                &job.runner,
+                &job.inputs,
                 &mut step_console,
                 &lookup,
-                &config,
+                &job.config,
             )
             .await
         }

@@ -510,12 +510,7 @@ async fn exec_with<F: Forge>(
     reason: Option<&str>,
     command: &[String],
 ) -> (Result<i32, Error>, Option<u64>) {
-    for (_, secret) in &minted.env {
-        let _ = console.mask(secret, &[]);
-    }
-    for form in &minted.mask_forms {
-        let _ = console.mask(form, &[]);
-    }
+    let _masked = mask_minted(console, minted);
     let record = granted_record(d, minted, grant_id, reason);
     let mut comment_id = None;
     if let Some(n) = pr_number {
@@ -585,6 +580,20 @@ fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> i32 {
     }
 }
 
+/// `::add-mask::` for every secret of a minted credential and every further form of it,
+/// before anything else sees them; the proofs for the secret variables.
+fn mask_minted<'m>(console: &mut Console, minted: &'m Minted) -> Vec<(&'m str, Masked<'m>)> {
+    let masked = minted
+        .env
+        .iter()
+        .map(|(name, secret)| (name.as_str(), console.mask(secret, &[])))
+        .collect();
+    for form in &minted.mask_forms {
+        let _ = console.mask(form, &[]);
+    }
+    masked
+}
+
 /// The audit record of a grant once minted.
 fn granted_record(
     d: &Decided,
@@ -629,13 +638,7 @@ async fn hand_over<F: Forge>(
     grants: &str,
 ) -> Result<(), (Error, Option<u64>)> {
     // 1. Masks, before the value reaches anything else.
-    let mut masked: Vec<(&str, Masked<'_>)> = Vec::new();
-    for (name, secret) in &minted.env {
-        masked.push((name.as_str(), console.mask(secret, &[])));
-    }
-    for form in &minted.mask_forms {
-        let _ = console.mask(form, &[]);
-    }
+    let masked = mask_minted(console, minted);
     // 2. The audit record.
     let record = granted_record(d, minted, grant_id, reason);
     let mut comment_id = None;
@@ -790,6 +793,54 @@ pub async fn revoke<F: Forge>(
         }
     }
     result
+}
+
+/// One job's inputs, runner view, settings and GitHub client: what `grant`, `exec`,
+/// `revoke` and the online `check` start from.
+pub struct Job {
+    pub inputs: Inputs,
+    pub runner: Runner,
+    pub config: FlowConfig,
+    pub forge: GitHub,
+}
+
+impl Job {
+    pub fn from_env(
+        args: &crate::cli::InputArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
+        Self::from_parts(args.resolve(env)?, env)
+    }
+
+    pub fn from_parts(inputs: Inputs, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let runner = Runner::from_env(env)?;
+        let config = FlowConfig::default();
+        let forge = github(&runner, &inputs, &config)?;
+        Ok(Self {
+            inputs,
+            runner,
+            config,
+            forge,
+        })
+    }
+
+    pub async fn grant(
+        &self,
+        console: &mut Console,
+        env: &dyn Fn(&str) -> Option<String>,
+        handoff: Handoff<'_>,
+    ) -> Result<ExitClass, Error> {
+        grant(
+            &self.forge,
+            &self.runner,
+            &self.inputs,
+            console,
+            env,
+            &self.config,
+            handoff,
+        )
+        .await
+    }
 }
 
 /// Builds the GitHub client from inputs and the runner's environment.

@@ -52,19 +52,8 @@ pub fn run(
     match command {
         Command::Check(args) => check::run(&args, console, env),
         Command::Grant(args) => {
-            let inputs = args.inputs.resolve(env)?;
-            let runner = grant::Runner::from_env(env)?;
-            let config = grant::FlowConfig::default();
-            let forge = grant::github(&runner, &inputs, &config)?;
-            block_on(grant::grant(
-                &forge,
-                &runner,
-                &inputs,
-                console,
-                env,
-                &config,
-                grant::Handoff::RunnerFiles,
-            ))
+            let job = grant::Job::from_env(&args.inputs, env)?;
+            block_on(job.grant(console, env, grant::Handoff::RunnerFiles))
         }
         Command::Revoke(args) => {
             let inputs = args.inputs.resolve(env)?;
@@ -75,11 +64,14 @@ pub fn run(
                 console.say("prod-access: nothing was granted in this job; nothing to revoke");
                 return Ok(ExitClass::Ok);
             }
-            let runner = grant::Runner::from_env(env)?;
-            let config = grant::FlowConfig::default();
-            let forge = grant::github(&runner, &inputs, &config)?;
+            let job = grant::Job::from_parts(inputs, env)?;
             block_on(grant::revoke(
-                &forge, &runner, &inputs, console, env, &config,
+                &job.forge,
+                &job.runner,
+                &job.inputs,
+                console,
+                env,
+                &job.config,
             ))
         }
         Command::Demo(_) => block_on(demo::run(console)),
@@ -87,19 +79,8 @@ pub fn run(
         Command::Jwks(args) => keys::jwks(&args, console, env),
         Command::Verify(args) => keys::verify(&args, console),
         Command::Exec(args) => {
-            let inputs = args.inputs.resolve(env)?;
-            let runner = grant::Runner::from_env(env)?;
-            let config = grant::FlowConfig::default();
-            let forge = grant::github(&runner, &inputs, &config)?;
-            block_on(grant::grant(
-                &forge,
-                &runner,
-                &inputs,
-                console,
-                env,
-                &config,
-                grant::Handoff::Exec(&args.command),
-            ))
+            let job = grant::Job::from_env(&args.inputs, env)?;
+            block_on(job.grant(console, env, grant::Handoff::Exec(&args.command)))
         }
         Command::Sweep(args) => block_on(sweep::run(&args, console, env)),
     }

@@ -5,7 +5,7 @@
 use chrono::Utc;
 
 use crate::cli::SweepArgs;
-use crate::commands::grant::{self, FlowConfig, Runner};
+use crate::commands::grant::Job;
 use crate::credential::{AnyProvider, Provider, SweepReport, sweep_keyless};
 use crate::emit::Console;
 use crate::error::{Error, ExitClass};
@@ -26,13 +26,15 @@ pub async fn run(
             load_policy(&text)?
         }
         None => {
-            let inputs = args.inputs.resolve(env)?;
-            let runner = Runner::from_env(env)?;
-            let config = FlowConfig::default();
-            let forge = grant::github(&runner, &inputs, &config)?;
-            let repository = forge.repository(&runner.repo).await?;
-            let text = forge
-                .policy_file(&runner.repo, &inputs.policy, &repository.default_branch)
+            let job = Job::from_env(&args.inputs, env)?;
+            let repository = job.forge.repository(&job.runner.repo).await?;
+            let text = job
+                .forge
+                .policy_file(
+                    &job.runner.repo,
+                    &job.inputs.policy,
+                    &repository.default_branch,
+                )
                 .await?;
             load_policy(&text)?
         }

@@ -228,34 +228,36 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// An in-memory `Write` that can be read back, for a [`Console`] whose output is shown or
+/// checked rather than printed: `demo` shows each step's log, tests assert on it.
+#[derive(Clone, Default)]
+pub struct CaptureBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for CaptureBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CaptureBuf {
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|v| v.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
 
-    /// A cloneable in-memory writer for capturing console output in tests.
-    #[derive(Clone, Default)]
-    pub struct Buf(pub Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .map_err(|_| std::io::Error::other("poisoned"))?
-                .extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Buf {
-        pub fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().map(|v| v.clone()).unwrap_or_default())
-                .into_owned()
-        }
-    }
+    pub use super::CaptureBuf as Buf;
 
     /// User text that tries every trick markdown and the runner allow (catalogue 45, 73).
     pub fn hostile_strings() -> Vec<String> {

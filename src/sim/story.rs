@@ -3,9 +3,8 @@
 //! the end-to-end tests run the real `grant`/`revoke` against it.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::{Map, Value, json};
 
@@ -57,31 +56,6 @@ providers:
   ssh: {{ ca_key_env: PROD_ACCESS_SSH_CA_KEY }}
 "#
     )
-}
-
-/// A `Write` that can be read back: a step's stdout or stderr.
-#[derive(Clone, Default)]
-pub struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(b);
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl SharedBuf {
-    pub fn text(&self) -> String {
-        let bytes = self.0.lock().map(|v| v.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
 }
 
 /// The running story.
