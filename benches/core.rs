@@ -59,10 +59,8 @@ fn main() {
         &std::fs::read_to_string(root().join("examples/scenarios/events/pr-labeled.json")).unwrap(),
     )
     .unwrap();
-    event["pull_request"]["body"] = serde_json::json!(format!(
-        "{}\n\nProd-Access: INC-4711",
-        "x".repeat(1 << 20)
-    ));
+    event["pull_request"]["body"] =
+        serde_json::json!(format!("{}\n\nProd-Access: INC-4711", "x".repeat(1 << 20)));
     let payload = serde_json::to_vec(&event).unwrap();
     let policy = load_policy(&policy_text).unwrap();
     let keys = RequestKeys {
@@ -74,10 +72,9 @@ fn main() {
         black_box(parse_event("pull_request_target", black_box(&payload), &keys, None).unwrap());
     });
 
-    let identity = VerifiedIdentity::from_verified_claims(
-        scenario["claims"].as_object().unwrap().clone(),
-    )
-    .unwrap();
+    let identity =
+        VerifiedIdentity::from_verified_claims(scenario["claims"].as_object().unwrap().clone())
+            .unwrap();
     let mut evidence: Evidence = serde_json::from_value(scenario["evidence"].clone()).unwrap();
     let head = evidence.pull_request.as_ref().unwrap().head_sha.clone();
     // 2,500 reviews by 500 users, every state, the only valid approval last.
@@ -95,7 +92,9 @@ fn main() {
                 _ => ReviewState::Pending,
             },
             commit_id: Some("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c".into()),
-            submitted_at: Some(chrono::DateTime::from_timestamp(1_700_000_000 + i as i64, 0).unwrap()),
+            submitted_at: Some(
+                chrono::DateTime::from_timestamp(1_700_000_000 + i as i64, 0).unwrap(),
+            ),
         });
     }
     reviews.extend(evidence.reviews.iter().cloned());
@@ -109,7 +108,12 @@ fn main() {
     .unwrap() else {
         panic!("the example carries a request");
     };
-    let request = resolve_request(req, "pull_request_target", &RequestInputs::default(), &policy);
+    let request = resolve_request(
+        req,
+        "pull_request_target",
+        &RequestInputs::default(),
+        &policy,
+    );
     let runner = RunnerHints::default();
     let now = chrono::Utc::now();
     bench("decide: 2,500 reviews by 500 users", full, || {

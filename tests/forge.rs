@@ -439,7 +439,11 @@ async fn catalogue_55_every_next_page_is_followed() {
         .collect();
     assert_eq!(pages.len(), 3);
     // Pages 2 and 3 come from GitHub-style `Link`s that name the repository by id.
-    assert!(pages[1..].iter().all(|p| p.path.starts_with("/repositories/123/")));
+    assert!(
+        pages[1..]
+            .iter()
+            .all(|p| p.path.starts_with("/repositories/123/"))
+    );
     assert!(
         pages
             .iter()

@@ -3,6 +3,7 @@
 //! | kind | file | revocable |
 //! | --- | --- | --- |
 //! | `jwt` | [`jwt`] (keys and verification in [`jwt_keys`], [`jwt_verify`]) | no: a signed bearer token lives until `exp` |
+//! | `postgres` | [`postgres`] | yes: the login role is dropped and its sessions ended |
 //!
 //! The grant flow builds a [`GrantContext`] from verified facts only, asks the
 //! [`AnyProvider`] of the scope's kind to [`Provider::mint`], masks every [`Secret`] of the
@@ -15,6 +16,7 @@
 pub mod jwt;
 pub mod jwt_keys;
 pub mod jwt_verify;
+pub mod postgres;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -60,6 +62,7 @@ pub trait Provider {
 #[derive(Debug)]
 pub enum AnyProvider {
     Jwt(jwt::JwtIssuer),
+    Postgres(Box<postgres::PgProvider>),
 }
 
 impl AnyProvider {
@@ -85,6 +88,20 @@ impl AnyProvider {
                 };
                 Ok(AnyProvider::Jwt(jwt::JwtIssuer::from_env(provider, env)?))
             }
+            CredentialSpec::Postgres { .. } => {
+                let Some(provider) = &policy.providers.postgres else {
+                    return Err(CredentialError::config(
+                        "config.provider_missing",
+                        format!(
+                            "scope `{}` mints a postgres credential but the policy has no `providers.postgres`",
+                            scope.name
+                        ),
+                    ));
+                };
+                Ok(AnyProvider::Postgres(Box::new(
+                    postgres::PgProvider::from_env(provider, env)?,
+                )))
+            }
             other => Err(CredentialError::config(
                 "config.provider_unavailable",
                 format!(
@@ -100,24 +117,28 @@ impl Provider for AnyProvider {
     fn kind(&self) -> &'static str {
         match self {
             AnyProvider::Jwt(p) => p.kind(),
+            AnyProvider::Postgres(p) => p.kind(),
         }
     }
 
     async fn mint(&self, ctx: &GrantContext<'_>) -> Result<Minted, CredentialError> {
         match self {
             AnyProvider::Jwt(p) => p.mint(ctx).await,
+            AnyProvider::Postgres(p) => p.mint(ctx).await,
         }
     }
 
     async fn revoke(&self, handle: &RevokeHandle) -> Result<RevokeOutcome, CredentialError> {
         match self {
             AnyProvider::Jwt(p) => p.revoke(handle).await,
+            AnyProvider::Postgres(p) => p.revoke(handle).await,
         }
     }
 
     async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, CredentialError> {
         match self {
             AnyProvider::Jwt(p) => p.sweep(now).await,
+            AnyProvider::Postgres(p) => p.sweep(now).await,
         }
     }
 }
