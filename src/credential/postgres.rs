@@ -728,7 +728,7 @@ impl Provider for PgProvider {
             .query(
                 "SELECT rolname::text, \
                         CASE WHEN rolvaliduntil IS NULL OR NOT isfinite(rolvaliduntil) THEN NULL \
-                             ELSE floor(extract(epoch FROM rolvaliduntil))::bigint END, \
+                             ELSE floor(extract(epoch FROM rolvaliduntil) * 1000)::bigint END, \
                         shobj_description(oid, 'pg_authid') \
                  FROM pg_roles WHERE left(rolname, 3) = $1 ORDER BY rolname",
                 &[&ROLE_PREFIX],
@@ -753,8 +753,9 @@ impl Provider for PgProvider {
                 ));
                 continue;
             };
-            let role_expired = valid_until.is_some_and(|t| t < now.timestamp());
-            let comment_expired = comment.expires_at().is_some_and(|t| t < now);
+            // Expired: both the server's VALID UNTIL (ms) and the comment's expiry are past.
+            let role_expired = valid_until.is_some_and(|t| t <= now.timestamp_millis());
+            let comment_expired = comment.expires_at().is_some_and(|t| t <= now);
             if !(role_expired && comment_expired) {
                 report.kept += 1;
                 continue;
