@@ -508,12 +508,47 @@ impl Drop for Admin {
     }
 }
 
+/// Whole-operation limits: a stalled server or network must not hang the job (the
+/// server-side `statement_timeout` cannot help with a dead connection).
+pub const MINT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const REVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const SWEEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn timed_out(what: &str, limit: Duration) -> CredentialError {
+    CredentialError::upstream(
+        "postgres.timeout",
+        format!("{what} did not finish within {} s", limit.as_secs()),
+    )
+}
+
 impl Provider for PgProvider {
     fn kind(&self) -> &'static str {
         "postgres"
     }
 
+    /// SECURITY: a timeout after `COMMIT` was sent can leave a role behind; it expires at
+    /// its `VALID UNTIL` and `sweep` drops it.
     async fn mint(&self, ctx: &GrantContext<'_>) -> Result<Minted, CredentialError> {
+        tokio::time::timeout(MINT_TIMEOUT, self.mint_now(ctx))
+            .await
+            .map_err(|_| timed_out("mint", MINT_TIMEOUT))?
+    }
+
+    async fn revoke(&self, handle: &RevokeHandle) -> Result<RevokeOutcome, CredentialError> {
+        tokio::time::timeout(REVOKE_TIMEOUT, self.revoke_now(handle))
+            .await
+            .map_err(|_| timed_out("revoke", REVOKE_TIMEOUT))?
+    }
+
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, CredentialError> {
+        tokio::time::timeout(SWEEP_TIMEOUT, self.sweep_now(now))
+            .await
+            .map_err(|_| timed_out("sweep", SWEEP_TIMEOUT))?
+    }
+}
+
+impl PgProvider {
+    async fn mint_now(&self, ctx: &GrantContext<'_>) -> Result<Minted, CredentialError> {
         let CredentialSpec::Postgres {
             grant_role,
             connection_limit,
@@ -581,6 +616,8 @@ impl Provider for PgProvider {
             quote_literal(&expiry_text)?,
             quote_literal(verifier.expose())?
         );
+        // Everything that can fail without the server is done before the role exists.
+        let url = database_url(&self.host, self.port, &database, &role, &password)?;
         let secrets = [&password, &verifier];
 
         let mut admin = self.connect().await?;
@@ -637,7 +674,6 @@ impl Provider for PgProvider {
             .map_err(|e| self.upstream("postgres.mint_failed", "COMMIT", &e, &secrets))?;
         drop(admin);
 
-        let url = database_url(&self.host, self.port, &database, &role, &password)?;
         let encoded_password = Secret::new(percent_encode_all(password.expose()));
         let fingerprint = password.fingerprint();
         let handle = RevokeHandle {
@@ -675,7 +711,7 @@ impl Provider for PgProvider {
         })
     }
 
-    async fn revoke(&self, handle: &RevokeHandle) -> Result<RevokeOutcome, CredentialError> {
+    async fn revoke_now(&self, handle: &RevokeHandle) -> Result<RevokeOutcome, CredentialError> {
         let forged = |why: &str| {
             CredentialError::config(
                 "postgres.handle_forged",
@@ -721,7 +757,7 @@ impl Provider for PgProvider {
         }
     }
 
-    async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, CredentialError> {
+    async fn sweep_now(&self, now: DateTime<Utc>) -> Result<SweepReport, CredentialError> {
         let mut admin = self.connect().await?;
         let rows = admin
             .client
