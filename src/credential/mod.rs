@@ -16,6 +16,7 @@
 pub mod jwt;
 pub mod jwt_keys;
 pub mod jwt_verify;
+pub mod pg_tls;
 pub mod postgres;
 
 use std::collections::BTreeMap;

@@ -33,11 +33,11 @@
 //! `DROP OWNED BY ..`, `DROP ROLE ..`, and the sessions are killed once more after the drop.
 //! A role that is not there is [`RevokeOutcome::NothingToRevoke`].
 //!
-//! SECURITY (transport): no TLS client is built in yet. The admin DSN must name loopback
-//! hosts only (`localhost`, `127.0.0.0/8`, `::1`) or a Unix socket directory; it is then
-//! used with `sslmode=disable`. Any other host is refused (exit 2
-//! `config.pg_admin_tls_unavailable`) rather than sending the admin login in clear text:
-//! run prod-access next to a local proxy (e.g. a TLS-terminating sidecar) until TLS lands.
+//! SECURITY (transport): to any host that is not loopback (`localhost`, `127.0.0.0/8`,
+//! `::1`) or a Unix socket, the admin connection is TLS only ([`super::pg_tls`]: rustls
+//! with aws-lc-rs, pinned roots, certificate and host name always verified); an
+//! `sslmode=disable` DSN for such a host is refused (exit 2 `config.pg_admin_tls_required`).
+//! A loopback DSN uses TLS if it says `sslmode=require`, else none.
 //!
 //! Limits: `REASSIGN OWNED`/`DROP OWNED` act in the admin connection's database only. An
 //! object the role created in another database makes `DROP ROLE` fail; the role is then
@@ -100,6 +100,8 @@ pub struct PgProvider {
     host: String,
     port: u16,
     database: String,
+    /// `None`: loopback without TLS.
+    tls: Option<super::pg_tls::MakeRustlsConnect>,
     fixed_suffix: Option<String>,
 }
 
@@ -111,6 +113,7 @@ impl fmt::Debug for PgProvider {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("database", &self.database)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -186,17 +189,36 @@ impl PgProvider {
             Host::Unix(_) => true,
         });
         let local_addrs = admin.get_hostaddrs().iter().all(|a| a.is_loopback());
-        if !(local_hosts && local_addrs) {
-            return Err(CredentialError::config(
-                "config.pg_admin_tls_unavailable",
-                format!(
-                    "environment variable {var} (providers.postgres.admin_dsn_env) names a \
-                     host that is not loopback; this build has no TLS client for PostgreSQL \
-                     and will not send the admin login in clear text"
-                ),
-            ));
-        }
-        admin.ssl_mode(SslMode::Disable);
+        let local = local_hosts && local_addrs;
+        let tls = match (local, admin.get_ssl_mode()) {
+            (true, SslMode::Require) => true,
+            (true, _) => {
+                admin.ssl_mode(SslMode::Disable);
+                false
+            }
+            (false, SslMode::Disable) => {
+                return Err(CredentialError::config(
+                    "config.pg_admin_tls_required",
+                    format!(
+                        "environment variable {var} (providers.postgres.admin_dsn_env) says \
+                         sslmode=disable for a host that is not loopback; the admin login is \
+                         never sent in clear text over a network"
+                    ),
+                ));
+            }
+            (false, _) => {
+                admin.ssl_mode(SslMode::Require);
+                true
+            }
+        };
+        let tls = if tls {
+            Some(
+                super::pg_tls::MakeRustlsConnect::new(&[])
+                    .map_err(|e| CredentialError::config("config.pg_admin_tls_invalid", e))?,
+            )
+        } else {
+            None
+        };
         if admin.get_dbname().is_none() {
             admin.dbname(&provider.database);
         }
@@ -219,8 +241,30 @@ impl PgProvider {
             host: provider.host.clone(),
             port: provider.port,
             database: provider.database.clone(),
+            tls,
             fixed_suffix: None,
         })
+    }
+
+    /// Whether the admin connection uses TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// TEST HOOK: trust these roots (DER) besides the pinned set, for a test server's own
+    /// CA. A provider without TLS stays without.
+    #[doc(hidden)]
+    pub fn with_extra_roots(
+        mut self,
+        roots: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Self, CredentialError> {
+        if self.tls.is_some() {
+            self.tls = Some(
+                super::pg_tls::MakeRustlsConnect::new(roots)
+                    .map_err(|e| CredentialError::config("config.pg_admin_tls_invalid", e))?,
+            );
+        }
+        Ok(self)
     }
 
     /// TEST HOOK: use this role-name suffix instead of a random one (to stage a role that
@@ -264,26 +308,40 @@ impl PgProvider {
 
     /// Opens the admin connection; the connection task ends with the returned guard.
     async fn connect(&self) -> Result<Admin, CredentialError> {
-        let (client, connection) =
-            self.admin
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| {
-                    let mut err = self.upstream(
-                        "postgres.connect_failed",
-                        "cannot connect with the admin DSN",
-                        &e,
-                        &[],
-                    );
-                    if let CredentialError::Upstream { detail, .. } = &mut err {
-                        detail.push_str(&format!(" (from {})", self.admin_dsn_env));
-                    }
-                    err
-                })?;
-        let task = tokio::spawn(async move {
-            // The error, if any, also reaches the client's next call.
-            let _ = connection.await;
-        });
+        let failed = |e: tokio_postgres::Error| {
+            let mut err = self.upstream(
+                "postgres.connect_failed",
+                "cannot connect with the admin DSN",
+                &e,
+                &[],
+            );
+            if let CredentialError::Upstream { detail, .. } = &mut err {
+                detail.push_str(&format!(" (from {})", self.admin_dsn_env));
+            }
+            err
+        };
+        // The connection task ends with the returned guard; its error, if any, also
+        // reaches the client's next call.
+        let (client, task) = match &self.tls {
+            Some(tls) => {
+                let (client, connection) = self.admin.connect(tls.clone()).await.map_err(failed)?;
+                let task = tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                (client, task)
+            }
+            None => {
+                let (client, connection) = self
+                    .admin
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(failed)?;
+                let task = tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                (client, task)
+            }
+        };
         Ok(Admin { client, task })
     }
 
@@ -1131,16 +1189,16 @@ mod tests {
         assert_eq!(err.exit_class().code(), 2);
         for (dsn, id) in [
             (
-                "postgresql://admin:TOPSECRET@db.acme.internal/app",
-                "config.pg_admin_tls_unavailable",
+                "postgresql://admin:TOPSECRET@db.acme.internal/app?sslmode=disable",
+                "config.pg_admin_tls_required",
             ),
             (
-                "host=10.0.0.1 user=admin password=TOPSECRET",
-                "config.pg_admin_tls_unavailable",
+                "host=10.0.0.1 user=admin password=TOPSECRET sslmode=disable",
+                "config.pg_admin_tls_required",
             ),
             (
-                "host=localhost hostaddr=10.0.0.1 user=admin password=TOPSECRET",
-                "config.pg_admin_tls_unavailable",
+                "host=localhost hostaddr=10.0.0.1 user=admin password=TOPSECRET sslmode=disable",
+                "config.pg_admin_tls_required",
             ),
             (
                 "postgresql://admin:TOPSECRET@localhost:notaport/app",
@@ -1150,12 +1208,31 @@ mod tests {
                 "password=TOPSECRET user=admin",
                 "config.pg_admin_dsn_invalid",
             ),
+            (
+                "host=localhost user=admin sslmode=allow password=TOPSECRET",
+                "config.pg_admin_dsn_invalid",
+            ),
         ] {
             let err = PgProvider::from_env(&p, &|_| Some(dsn.into())).unwrap_err();
             assert_eq!(err.id(), id, "{dsn}");
             assert!(!format!("{err} {err:?}").contains("TOPSECRET"));
             assert!(err.to_string().contains("PROD_ACCESS_PG_ADMIN_DSN"));
         }
+        // Remote hosts: TLS, whatever the DSN says (prefer is made require).
+        for remote in [
+            "postgresql://admin:TOPSECRET@db.acme.internal/app",
+            "host=10.0.0.1 user=admin password=TOPSECRET sslmode=prefer",
+            "host=db.acme.internal user=admin password=TOPSECRET sslmode=require",
+        ] {
+            let pg = PgProvider::from_env(&p, &|_| Some(remote.into())).unwrap();
+            assert!(pg.uses_tls(), "{remote}");
+            assert_eq!(pg.admin.get_ssl_mode(), SslMode::Require);
+        }
+        let pg = PgProvider::from_env(&p, &|_| {
+            Some("host=localhost user=admin password=TOPSECRET sslmode=require".into())
+        })
+        .unwrap();
+        assert!(pg.uses_tls());
         for ok in [
             "postgresql://admin:TOPSECRET@127.0.0.1:5432/app",
             "postgresql://admin:TOPSECRET@[::1]:5432/app",
@@ -1163,6 +1240,7 @@ mod tests {
             "host=/var/run/postgresql user=admin password=TOPSECRET",
         ] {
             let pg = PgProvider::from_env(&p, &|_| Some(ok.into())).unwrap();
+            assert!(!pg.uses_tls(), "{ok}");
             assert!(!format!("{pg:?}").contains("TOPSECRET"), "{ok}");
             assert_eq!(pg.scrubbed("x TOPSECRET y", &[]), "x *** y");
         }
