@@ -32,6 +32,8 @@ struct PgServer {
     dir: tempfile::TempDir,
     port: u16,
     child: Child,
+    /// The test CA that signed the server's certificate (for `localhost` only).
+    ca: rustls::pki_types::CertificateDer<'static>,
 }
 
 static SHARED: Mutex<Weak<PgServer>> = Mutex::new(Weak::new());
@@ -87,6 +89,7 @@ impl PgServer {
             String::from_utf8_lossy(&out.stderr)
         );
         std::fs::remove_file(&pwfile).unwrap();
+        let ca = write_tls_files(dir.path(), pg_uid, pg_gid);
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new("runuser")
@@ -100,14 +103,30 @@ impl PgServer {
             .arg(port.to_string())
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
-            .args(["-c", "log_statement=all"])
+            .args(["-c", "log_statement=all", "-c", "log_connections=on"])
+            .args(["-c", "ssl=on"])
+            .arg("-c")
+            .arg(format!(
+                "ssl_cert_file={}",
+                dir.path().join("server.crt").display()
+            ))
+            .arg("-c")
+            .arg(format!(
+                "ssl_key_file={}",
+                dir.path().join("server.key").display()
+            ))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .process_group(0)
             .spawn()
             .expect("start postgres");
-        let server = PgServer { dir, port, child };
+        let server = PgServer {
+            dir,
+            port,
+            child,
+            ca,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = Command::new(Path::new(BIN).join("pg_isready"))
@@ -210,6 +229,33 @@ impl Drop for PgServer {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// A CA and a server certificate for `localhost` signed by it, written as `server.crt` and
+/// `server.key` (0600, owned by the postgres user). Returns the CA certificate.
+fn write_tls_files(dir: &Path, uid: u32, gid: u32) -> rustls::pki_types::CertificateDer<'static> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "prod-access test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let crt = dir.join("server.crt");
+    let keyfile = dir.join("server.key");
+    std::fs::write(&crt, cert.pem()).unwrap();
+    std::fs::write(&keyfile, key.serialize_pem()).unwrap();
+    std::fs::set_permissions(&keyfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for f in [&crt, &keyfile] {
+        std::os::unix::fs::chown(f, Some(uid), Some(gid)).unwrap();
+    }
+    ca.der().clone()
 }
 
 fn id_of(flag: &str) -> u32 {
@@ -821,4 +867,50 @@ async fn any_provider_builds_the_postgres_kind_from_the_policy() {
     let m = any.mint(&g.ctx()).await.unwrap();
     login(&m).await.unwrap();
     assert_eq!(any.revoke(&m.handle).await.unwrap(), RevokeOutcome::Revoked);
+}
+
+#[tokio::test]
+async fn the_admin_connection_uses_verified_tls_when_asked() {
+    let pg = PgServer::shared();
+    let policy = pg.policy_provider();
+    let dsn = |host: &str| {
+        Secret::new(format!(
+            "host={host} port={} user=admin dbname=postgres sslmode=require password='{}'",
+            pg.port,
+            ADMIN_PASSWORD.replace('\'', "\\'")
+        ))
+    };
+    // Trusting the test CA: mint and revoke over TLS.
+    let p = PgProvider::with_dsn(&policy, &dsn("localhost"))
+        .unwrap()
+        .with_extra_roots(std::slice::from_ref(&pg.ca))
+        .unwrap();
+    assert!(p.uses_tls());
+    let g = Grant::new("run-111-1-db-read", "app_readonly");
+    let m = p.mint(&g.ctx()).await.unwrap();
+    login(&m).await.unwrap();
+    assert_eq!(p.revoke(&m.handle).await.unwrap(), RevokeOutcome::Revoked);
+    assert!(
+        pg.log()
+            .lines()
+            .any(|l| l.contains("user=admin")
+                && l.contains("application_name=prod-access SSL enabled")),
+        "the admin connection was not TLS"
+    );
+    // The pinned roots alone do not know the test CA: refused, nothing minted.
+    let p = PgProvider::with_dsn(&policy, &dsn("localhost")).unwrap();
+    let g = Grant::new("run-111-2-db-read", "app_readonly");
+    let e = p.mint(&g.ctx()).await.unwrap_err();
+    assert_eq!(e.id(), "postgres.connect_failed", "{e}");
+    assert!(pg.roles_like(&role_stem(&g.id)).is_empty());
+    // The certificate names `localhost`, not 127.0.0.1: refused.
+    let p = PgProvider::with_dsn(&policy, &dsn("127.0.0.1"))
+        .unwrap()
+        .with_extra_roots(std::slice::from_ref(&pg.ca))
+        .unwrap();
+    let g = Grant::new("run-111-3-db-read", "app_readonly");
+    let e = p.mint(&g.ctx()).await.unwrap_err();
+    assert_eq!(e.id(), "postgres.connect_failed", "{e}");
+    assert!(!format!("{e} {e:?}").contains(ADMIN_PASSWORD));
+    assert!(pg.roles_like(&role_stem(&g.id)).is_empty());
 }
