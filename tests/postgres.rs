@@ -818,10 +818,21 @@ async fn the_admin_dsn_and_passwords_never_reach_errors_or_debug() {
         free_port()
     ));
     let p = PgProvider::with_dsn(&policy, &down).unwrap();
+    // Row 86: the provider is down during revoke: exit 3, not a silent success.
+    let handle = RevokeHandle {
+        kind: "postgres".into(),
+        grant_id: g.id.clone(),
+        expires_at: Utc::now(),
+        data: [("role".to_string(), role_name(&g.id, "0123456789abcdef"))]
+            .into_iter()
+            .collect(),
+    };
     for e in [
         p.mint(&g.ctx()).await.unwrap_err(),
+        p.revoke(&handle).await.unwrap_err(),
         p.sweep(Utc::now()).await.unwrap_err(),
     ] {
+        assert_eq!(e.id(), "postgres.connect_failed");
         assert_eq!(e.exit_class().code(), 3);
         assert!(!format!("{e} {e:?} {p:?}").contains("D0wnSecretPw"));
     }
