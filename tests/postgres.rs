@@ -495,24 +495,46 @@ async fn revoke_ends_open_sessions_and_blocks_logins_and_twice_is_a_no_op() {
     );
 }
 
+/// Objects the credential made do not outlive it. SECURITY: handing them to the admin
+/// (`REASSIGN OWNED ... TO` a superuser) would turn a `SECURITY DEFINER` function, a view or
+/// a rule the job wrote into code that runs as superuser for whoever may call it.
 #[tokio::test]
-async fn objects_the_credential_owns_do_not_block_revoke() {
+async fn objects_the_credential_made_are_dropped_not_handed_to_the_admin() {
     let pg = PgServer::shared();
-    pg.psql("CREATE SCHEMA IF NOT EXISTS scratch; CREATE ROLE scratch_writer NOLOGIN;");
+    pg.psql("CREATE SCHEMA scratch; CREATE ROLE scratch_writer NOLOGIN;");
     pg.psql("GRANT USAGE, CREATE ON SCHEMA scratch TO scratch_writer");
     let p = pg.provider();
     let g = Grant::new("run-102-1-scratch", "scratch_writer");
     let m = p.mint(&g.ctx()).await.unwrap();
     let client = login(&m).await.unwrap();
     client
-        .batch_execute("CREATE TABLE scratch.made_by_pa (x int)")
+        .batch_execute(
+            "CREATE TABLE scratch.made_by_pa (x int); \
+             GRANT ALL ON scratch.made_by_pa TO PUBLIC; \
+             CREATE FUNCTION scratch.escalate() RETURNS text LANGUAGE sql SECURITY DEFINER \
+               AS $$ SELECT current_user::text $$; \
+             CREATE VIEW scratch.v AS SELECT 1 AS one; GRANT SELECT ON scratch.v TO PUBLIC;",
+        )
         .await
         .unwrap();
+    let as_role: String = client
+        .query_one("SELECT scratch.escalate()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(as_role, m.handle.data["role"]);
     drop(client);
     assert_eq!(p.revoke(&m.handle).await.unwrap(), RevokeOutcome::Revoked);
     assert_eq!(
-        pg.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'made_by_pa'"),
-        "admin"
+        pg.psql(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'scratch'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pg_proc WHERE proname = 'escalate'"),
+        "0"
     );
 }
 

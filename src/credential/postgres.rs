@@ -29,8 +29,14 @@
 //! Revoke takes the role name from `GITHUB_STATE` (untrusted): it must be exactly
 //! `pa_<the handle's grant id, mapped>_<16 hex>` and the role's comment must name that grant
 //! id; then `ALTER ROLE .. NOLOGIN`, `pg_terminate_backend` for every session of the role
-//! (`VALID UNTIL` and `NOLOGIN` only stop new logins), `REASSIGN OWNED BY .. TO CURRENT_USER`,
-//! `DROP OWNED BY ..`, `DROP ROLE ..`, and the sessions are killed once more after the drop.
+//! (`VALID UNTIL` and `NOLOGIN` only stop new logins), `DROP OWNED BY ..`, `DROP ROLE ..`,
+//! and the sessions are killed once more after the drop.
+//!
+//! SECURITY: objects the role made are dropped, never reassigned. `REASSIGN OWNED .. TO`
+//! the admin (usually a superuser) would turn a `SECURITY DEFINER` function, a view or a
+//! rule the job wrote into code that runs with the admin's rights for whoever may call it,
+//! and keep tables the job granted to `PUBLIC` readable. A job that must keep data writes it
+//! into tables it does not own.
 //! A role that is not there is [`RevokeOutcome::NothingToRevoke`].
 //!
 //! SECURITY (transport): to any host that is not loopback (`localhost`, `127.0.0.0/8`,
@@ -39,7 +45,7 @@
 //! `sslmode=disable` DSN for such a host is refused (exit 2 `config.pg_admin_tls_required`).
 //! A loopback DSN uses TLS if it says `sslmode=require`, else none.
 //!
-//! Limits: `REASSIGN OWNED`/`DROP OWNED` act in the admin connection's database only. An
+//! Limits: `DROP OWNED` acts in the admin connection's database only. An
 //! object the role created in another database makes `DROP ROLE` fail; the role is then
 //! already `NOLOGIN` with no session left, and the error says so (exit 3).
 
@@ -439,7 +445,7 @@ impl PgProvider {
         Ok(())
     }
 
-    /// Ends a role: `NOLOGIN`, sessions killed, objects reassigned and dropped, role
+    /// Ends a role: `NOLOGIN`, sessions killed, its objects and privileges dropped, role
     /// dropped, sessions killed once more. `Ok(false)` if the role vanished meanwhile.
     async fn drop_role(&self, admin: &mut Admin, role: &str) -> Result<bool, CredentialError> {
         let ident = quote_ident(role)?;
@@ -478,7 +484,6 @@ impl PgProvider {
         let drop = format!(
             "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; \
              SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'; \
-             REASSIGN OWNED BY {ident} TO CURRENT_USER; \
              DROP OWNED BY {ident}; \
              DROP ROLE {ident}"
         );
