@@ -684,7 +684,11 @@ async fn privileged_or_missing_grant_roles_are_config_errors() {
          CREATE ROLE g_indirect NOLOGIN; \
          GRANT g_super TO g_indirect; \
          CREATE ROLE g_files NOLOGIN; \
-         GRANT pg_read_server_files TO g_files;",
+         GRANT pg_read_server_files TO g_files; \
+         CREATE ROLE g_owner NOLOGIN; CREATE TABLE owned_by_g (x int); \
+         ALTER TABLE owned_by_g OWNER TO g_owner; \
+         CREATE ROLE g_grantopt NOLOGIN; GRANT SELECT ON t TO g_grantopt WITH GRANT OPTION; \
+         CREATE ROLE g_owner_indirect NOLOGIN; GRANT g_owner TO g_owner_indirect;",
     );
     let p = pg.provider();
     for (i, grant_role) in [
@@ -695,6 +699,9 @@ async fn privileged_or_missing_grant_roles_are_config_errors() {
         "g_bypassrls",
         "g_indirect",
         "g_files",
+        "g_owner",
+        "g_grantopt",
+        "g_owner_indirect",
         "admin",
         "pg_execute_server_program",
     ]
@@ -706,6 +713,16 @@ async fn privileged_or_missing_grant_roles_are_config_errors() {
         assert_eq!(e.id(), "config.grant_role_privileged", "{grant_role}: {e}");
         assert_eq!(e.exit_class().code(), 2);
         assert!(pg.roles_like(&role_stem(&g.id)).is_empty(), "{grant_role}");
+    }
+    for (grant_role, why) in [
+        ("g_owner", "owns 1 object"),
+        ("g_owner_indirect", "owns 1 object"),
+        ("g_grantopt", "WITH GRANT OPTION"),
+        ("g_indirect", "SUPERUSER through membership in \"g_super\""),
+    ] {
+        let g = Grant::new("run-106-98-x", grant_role);
+        let e = p.mint(&g.ctx()).await.unwrap_err();
+        assert!(e.to_string().contains(why), "{grant_role}: {e}");
     }
     let g = Grant::new("run-106-99-x", "no_such_role");
     let e = p.mint(&g.ctx()).await.unwrap_err();

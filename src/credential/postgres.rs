@@ -7,7 +7,8 @@
 //! 1. `grant_role` must exist, must not be a `pa_` role, and neither it nor any role it is a
 //!    member of (directly or not: membership allows `SET ROLE`) may have `SUPERUSER`,
 //!    `CREATEROLE`, `CREATEDB`, `REPLICATION` or `BYPASSRLS`, or be one of the predefined
-//!    roles that reach the server's files or programs: else exit 2
+//!    roles that reach the server's files or programs, own objects, or hold privileges `WITH
+//!    GRANT OPTION` (grants made with them would outlive the credential): else exit 2
 //!    `config.grant_role_privileged` (`config.grant_role_missing` if it does not exist).
 //! 2. `CREATE ROLE pa_<grant id>_<16 random hex> LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
 //!    NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT n VALID UNTIL '<expiry>' PASSWORD
@@ -441,6 +442,55 @@ impl PgProvider {
             if FORBIDDEN_MEMBERSHIPS.contains(&name.as_str()) {
                 return Err(privileged(format!("is a member of {name}")));
             }
+        }
+        // SECURITY: what grant_role may grant, the credential may grant too, and such a
+        // grant outlives the revoke (its grantor is grant_role, not the dropped role):
+        // owners' rights are inherited, and so are grant options. Ownership is read from
+        // pg_shdepend (every database) and pg_database; grant options from the ACLs of this
+        // database's tables, columns, schemas, functions, types, languages and databases.
+        let row = tx
+            .query_one(
+                "WITH m AS (SELECT r.oid FROM pg_roles r \
+                            WHERE pg_has_role($1::text::name, r.oid, 'MEMBER')), \
+                 acl AS ( \
+                   SELECT relacl AS a FROM pg_class UNION ALL \
+                   SELECT attacl FROM pg_attribute WHERE attacl IS NOT NULL UNION ALL \
+                   SELECT nspacl FROM pg_namespace UNION ALL \
+                   SELECT proacl FROM pg_proc UNION ALL \
+                   SELECT typacl FROM pg_type UNION ALL \
+                   SELECT lanacl FROM pg_language UNION ALL \
+                   SELECT datacl FROM pg_database) \
+                 SELECT \
+                   (SELECT count(*) FROM pg_shdepend d \
+                     WHERE d.refclassid = 'pg_authid'::regclass AND d.deptype = 'o' \
+                       AND d.refobjid IN (SELECT oid FROM m)) \
+                   + (SELECT count(*) FROM pg_database WHERE datdba IN (SELECT oid FROM m)), \
+                   (SELECT count(*) FROM acl, aclexplode(acl.a) e \
+                     WHERE acl.a IS NOT NULL AND e.is_grantable \
+                       AND e.grantee IN (SELECT oid FROM m))",
+                &[&grant_role],
+            )
+            .await
+            .map_err(|e| {
+                self.upstream(
+                    "postgres.query_failed",
+                    "reading what grant_role owns and may grant",
+                    &e,
+                    &[],
+                )
+            })?;
+        let (owned, grantable): (i64, i64) = (row.get(0), row.get(1));
+        if owned > 0 {
+            return Err(privileged(format!(
+                "(or a role it is a member of) owns {owned} object(s): an owner's rights, \
+                 including GRANT to others that outlives the credential"
+            )));
+        }
+        if grantable > 0 {
+            return Err(privileged(format!(
+                "(or a role it is a member of) holds {grantable} privilege set(s) WITH GRANT \
+                 OPTION: grants to others would outlive the credential"
+            )));
         }
         Ok(())
     }
