@@ -688,7 +688,8 @@ async fn privileged_or_missing_grant_roles_are_config_errors() {
          CREATE ROLE g_owner NOLOGIN; CREATE TABLE owned_by_g (x int); \
          ALTER TABLE owned_by_g OWNER TO g_owner; \
          CREATE ROLE g_grantopt NOLOGIN; GRANT SELECT ON t TO g_grantopt WITH GRANT OPTION; \
-         CREATE ROLE g_owner_indirect NOLOGIN; GRANT g_owner TO g_owner_indirect;",
+         CREATE ROLE g_owner_indirect NOLOGIN; GRANT g_owner TO g_owner_indirect; \
+         CREATE ROLE g_admin NOLOGIN; GRANT app_readonly TO g_admin WITH ADMIN OPTION;",
     );
     let p = pg.provider();
     for (i, grant_role) in [
@@ -702,6 +703,7 @@ async fn privileged_or_missing_grant_roles_are_config_errors() {
         "g_owner",
         "g_grantopt",
         "g_owner_indirect",
+        "g_admin",
         "admin",
         "pg_execute_server_program",
     ]
@@ -718,6 +720,7 @@ async fn privileged_or_missing_grant_roles_are_config_errors() {
         ("g_owner", "owns 1 object"),
         ("g_owner_indirect", "owns 1 object"),
         ("g_grantopt", "WITH GRANT OPTION"),
+        ("g_admin", "WITH ADMIN OPTION"),
         ("g_indirect", "SUPERUSER through membership in \"g_super\""),
     ] {
         let g = Grant::new("run-106-98-x", grant_role);

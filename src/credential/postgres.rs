@@ -467,7 +467,9 @@ impl PgProvider {
                    + (SELECT count(*) FROM pg_database WHERE datdba IN (SELECT oid FROM m)), \
                    (SELECT count(*) FROM acl, aclexplode(acl.a) e \
                      WHERE acl.a IS NOT NULL AND e.is_grantable \
-                       AND e.grantee IN (SELECT oid FROM m))",
+                       AND e.grantee IN (SELECT oid FROM m)) \
+                   + (SELECT count(*) FROM pg_auth_members \
+                       WHERE admin_option AND member IN (SELECT oid FROM m))",
                 &[&grant_role],
             )
             .await
@@ -489,7 +491,8 @@ impl PgProvider {
         if grantable > 0 {
             return Err(privileged(format!(
                 "(or a role it is a member of) holds {grantable} privilege set(s) WITH GRANT \
-                 OPTION: grants to others would outlive the credential"
+                 OPTION or role(s) WITH ADMIN OPTION: grants to others would outlive the \
+                 credential"
             )));
         }
         Ok(())
