@@ -569,22 +569,34 @@ impl PgProvider {
         oid: u32,
         role: &str,
     ) -> Result<(), CredentialError> {
-        let left: i64 = admin
+        let failed = |e: tokio_postgres::Error| {
+            self.upstream(
+                "postgres.revoke_failed",
+                &format!("ending the sessions of {role}"),
+                &e,
+                &[],
+            )
+        };
+        // pg_terminate_backend waits up to TERMINATE_WAIT_MS for each; its result is not
+        // trusted (a session that ended by itself meanwhile answers false): count again.
+        admin
             .client
-            .query_one(
-                "SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, $2)) \
-                 FROM pg_stat_activity WHERE usesysid = $1 AND pid <> pg_backend_pid()",
+            .query(
+                "SELECT pg_terminate_backend(pid, $2) FROM pg_stat_activity \
+                 WHERE usesysid = $1 AND pid <> pg_backend_pid()",
                 &[&oid, &TERMINATE_WAIT_MS],
             )
             .await
-            .map_err(|e| {
-                self.upstream(
-                    "postgres.revoke_failed",
-                    &format!("ending the sessions of {role}"),
-                    &e,
-                    &[],
-                )
-            })?
+            .map_err(failed)?;
+        let left: i64 = admin
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE usesysid = $1 AND pid <> pg_backend_pid()",
+                &[&oid],
+            )
+            .await
+            .map_err(failed)?
             .get(0);
         if left > 0 {
             return Err(CredentialError::upstream(
