@@ -153,10 +153,14 @@ impl PgServer {
     }
 
     fn psql(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    fn psql_in(&self, db: &str, sql: &str) -> String {
         let out = Command::new(Path::new(BIN).join("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "admin", "-d", "postgres", "-c", sql])
+            .args(["-U", "admin", "-d", db, "-c", sql])
             .env("PGPASSWORD", ADMIN_PASSWORD)
             .output()
             .expect("run psql");
@@ -534,6 +538,42 @@ async fn objects_the_credential_made_are_dropped_not_handed_to_the_admin() {
     );
     assert_eq!(
         pg.psql("SELECT count(*) FROM pg_proc WHERE proname = 'escalate'"),
+        "0"
+    );
+}
+
+/// A scope's `database` other than the admin's: what the credential made there goes too.
+#[tokio::test]
+async fn objects_in_another_database_are_dropped_too() {
+    let pg = PgServer::shared();
+    pg.psql("CREATE DATABASE other");
+    pg.psql("CREATE ROLE other_writer NOLOGIN");
+    pg.psql_in(
+        "other",
+        "CREATE SCHEMA s2; GRANT USAGE, CREATE ON SCHEMA s2 TO other_writer;",
+    );
+    let p = pg.provider();
+    let mut g = Grant::new("run-112-1-other", "other_writer");
+    g.scope.credential = CredentialSpec::Postgres {
+        grant_role: "other_writer".into(),
+        connection_limit: 2,
+        database: Some("other".into()),
+    };
+    let m = p.mint(&g.ctx()).await.unwrap();
+    assert_eq!(env_of(&m, "PGDATABASE"), "other");
+    let client = login(&m).await.unwrap();
+    client
+        .batch_execute("CREATE TABLE s2.kept_by_nobody (x int)")
+        .await
+        .unwrap();
+    drop(client);
+    assert_eq!(p.revoke(&m.handle).await.unwrap(), RevokeOutcome::Revoked);
+    assert!(!pg.role_exists(&m.handle.data["role"]));
+    assert_eq!(
+        pg.psql_in(
+            "other",
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'kept_by_nobody'"
+        ),
         "0"
     );
 }

@@ -46,9 +46,8 @@
 //! `sslmode=disable` DSN for such a host is refused (exit 2 `config.pg_admin_tls_required`).
 //! A loopback DSN uses TLS if it says `sslmode=require`, else none.
 //!
-//! Limits: `DROP OWNED` acts in the admin connection's database only. An
-//! object the role created in another database makes `DROP ROLE` fail; the role is then
-//! already `NOLOGIN` with no session left, and the error says so (exit 3).
+//! `DROP OWNED` runs in every database where `pg_shdepend` records an object or a privilege
+//! of the role, each over its own admin connection, before `DROP ROLE`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -315,6 +314,13 @@ impl PgProvider {
 
     /// Opens the admin connection; the connection task ends with the returned guard.
     async fn connect(&self) -> Result<Admin, CredentialError> {
+        self.connect_with(&self.admin).await
+    }
+
+    async fn connect_with(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> Result<Admin, CredentialError> {
         let failed = |e: tokio_postgres::Error| {
             let mut err = self.upstream(
                 "postgres.connect_failed",
@@ -338,8 +344,7 @@ impl PgProvider {
                 (client, task)
             }
             None => {
-                let (client, connection) = self
-                    .admin
+                let (client, connection) = config
                     .connect(tokio_postgres::NoTls)
                     .await
                     .map_err(failed)?;
@@ -529,6 +534,7 @@ impl PgProvider {
             }
         }
         self.terminate_sessions(admin, oid, role).await?;
+        self.drop_owned_elsewhere(admin, oid, role, &ident).await?;
         let tx = admin
             .client
             .transaction()
@@ -561,6 +567,62 @@ impl PgProvider {
         // A session that authenticated just before NOLOGIN may have registered late.
         self.terminate_sessions(admin, oid, role).await?;
         Ok(true)
+    }
+
+    /// `DROP OWNED` in every other database where the role owns something or is named in
+    /// an ACL (`pg_shdepend` knows them all), over a connection to each with the admin's
+    /// settings. The admin connection's own database is done with `DROP ROLE`.
+    async fn drop_owned_elsewhere(
+        &self,
+        admin: &Admin,
+        oid: u32,
+        role: &str,
+        ident: &str,
+    ) -> Result<(), CredentialError> {
+        let rows = admin
+            .client
+            .query(
+                "SELECT DISTINCT d.datname::text FROM pg_shdepend s \
+                 JOIN pg_database d ON d.oid = s.dbid \
+                 WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = $1 \
+                   AND d.datname <> current_database() ORDER BY 1",
+                &[&oid],
+            )
+            .await
+            .map_err(|e| {
+                self.upstream(
+                    "postgres.revoke_failed",
+                    &format!("listing the databases where {role} owns objects"),
+                    &e,
+                    &[],
+                )
+            })?;
+        for row in rows {
+            let db: String = row.get(0);
+            let mut config = self.admin.clone();
+            config.dbname(&db);
+            let other = self.connect_with(&config).await?;
+            other
+                .client
+                .batch_execute(&format!(
+                    "SET statement_timeout = '{STATEMENT_TIMEOUT}'; \
+                     SET lock_timeout = '{LOCK_TIMEOUT}'; \
+                     DROP OWNED BY {ident}"
+                ))
+                .await
+                .map_err(|e| {
+                    self.upstream(
+                        "postgres.revoke_failed",
+                        &format!(
+                            "role {role} is NOLOGIN and its sessions were ended, but DROP OWNED \
+                             in database {db} failed"
+                        ),
+                        &e,
+                        &[],
+                    )
+                })?;
+        }
+        Ok(())
     }
 
     async fn terminate_sessions(
