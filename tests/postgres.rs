@@ -576,6 +576,22 @@ async fn objects_in_another_database_are_dropped_too() {
         ),
         "0"
     );
+
+    // A grant option held only in the scope's database is seen too.
+    pg.psql("CREATE ROLE other_grantopt NOLOGIN");
+    pg.psql_in(
+        "other",
+        "CREATE TABLE s2.t2 (x int); GRANT SELECT ON s2.t2 TO other_grantopt WITH GRANT OPTION;",
+    );
+    g.scope.credential = CredentialSpec::Postgres {
+        grant_role: "other_grantopt".into(),
+        connection_limit: 2,
+        database: Some("other".into()),
+    };
+    g.id = GrantId::new("run-112-2-other").unwrap();
+    let e = p.mint(&g.ctx()).await.unwrap_err();
+    assert_eq!(e.id(), "config.grant_role_privileged", "{e}");
+    assert!(e.to_string().contains("WITH GRANT OPTION"), "{e}");
 }
 
 #[tokio::test]

@@ -373,6 +373,7 @@ impl PgProvider {
         &self,
         tx: &tokio_postgres::Transaction<'_>,
         grant_role: &str,
+        database: &str,
     ) -> Result<(), CredentialError> {
         let exists = tx
             .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&grant_role])
@@ -454,29 +455,7 @@ impl PgProvider {
         // pg_shdepend (every database) and pg_database; grant options from the ACLs of this
         // database's tables, columns, schemas, functions, types, languages and databases.
         let row = tx
-            .query_one(
-                "WITH m AS (SELECT r.oid FROM pg_roles r \
-                            WHERE pg_has_role($1::text::name, r.oid, 'MEMBER')), \
-                 acl AS ( \
-                   SELECT relacl AS a FROM pg_class UNION ALL \
-                   SELECT attacl FROM pg_attribute WHERE attacl IS NOT NULL UNION ALL \
-                   SELECT nspacl FROM pg_namespace UNION ALL \
-                   SELECT proacl FROM pg_proc UNION ALL \
-                   SELECT typacl FROM pg_type UNION ALL \
-                   SELECT lanacl FROM pg_language UNION ALL \
-                   SELECT datacl FROM pg_database) \
-                 SELECT \
-                   (SELECT count(*) FROM pg_shdepend d \
-                     WHERE d.refclassid = 'pg_authid'::regclass AND d.deptype = 'o' \
-                       AND d.refobjid IN (SELECT oid FROM m)) \
-                   + (SELECT count(*) FROM pg_database WHERE datdba IN (SELECT oid FROM m)), \
-                   (SELECT count(*) FROM acl, aclexplode(acl.a) e \
-                     WHERE acl.a IS NOT NULL AND e.is_grantable \
-                       AND e.grantee IN (SELECT oid FROM m)) \
-                   + (SELECT count(*) FROM pg_auth_members \
-                       WHERE admin_option AND member IN (SELECT oid FROM m))",
-                &[&grant_role],
-            )
+            .query_one(GRANT_ROLE_REACH_SQL, &[&grant_role])
             .await
             .map_err(|e| {
                 self.upstream(
@@ -486,7 +465,26 @@ impl PgProvider {
                     &[],
                 )
             })?;
-        let (owned, grantable): (i64, i64) = (row.get(0), row.get(1));
+        let (owned, mut grantable): (i64, i64) = (row.get(0), row.get(1));
+        // The scope's own database has ACLs of its own.
+        if self.admin.get_dbname() != Some(database) {
+            let mut config = self.admin.clone();
+            config.dbname(database);
+            let other = self.connect_with(&config).await?;
+            let row = other
+                .client
+                .query_one(GRANT_ROLE_REACH_SQL, &[&grant_role])
+                .await
+                .map_err(|e| {
+                    self.upstream(
+                        "postgres.query_failed",
+                        &format!("reading what grant_role may grant in database {database}"),
+                        &e,
+                        &[],
+                    )
+                })?;
+            grantable += row.get::<_, i64>(1);
+        }
         if owned > 0 {
             return Err(privileged(format!(
                 "(or a role it is a member of) owns {owned} object(s): an owner's rights, \
@@ -698,6 +696,30 @@ impl Drop for Admin {
     }
 }
 
+/// What `$1` (grant_role) and the roles it is a member of own (every database, from
+/// `pg_shdepend`, and databases) and may grant (grant options in this database's ACLs, and
+/// `ADMIN OPTION` on roles): two counts.
+const GRANT_ROLE_REACH_SQL: &str = "WITH m AS (SELECT r.oid FROM pg_roles r \
+        WHERE pg_has_role($1::text::name, r.oid, 'MEMBER')), \
+     acl AS ( \
+       SELECT relacl AS a FROM pg_class UNION ALL \
+       SELECT attacl FROM pg_attribute WHERE attacl IS NOT NULL UNION ALL \
+       SELECT nspacl FROM pg_namespace UNION ALL \
+       SELECT proacl FROM pg_proc UNION ALL \
+       SELECT typacl FROM pg_type UNION ALL \
+       SELECT lanacl FROM pg_language UNION ALL \
+       SELECT datacl FROM pg_database) \
+     SELECT \
+       (SELECT count(*) FROM pg_shdepend d \
+         WHERE d.refclassid = 'pg_authid'::regclass AND d.deptype = 'o' \
+           AND d.refobjid IN (SELECT oid FROM m)) \
+       + (SELECT count(*) FROM pg_database WHERE datdba IN (SELECT oid FROM m)), \
+       (SELECT count(*) FROM acl, aclexplode(acl.a) e \
+         WHERE acl.a IS NOT NULL AND e.is_grantable \
+           AND e.grantee IN (SELECT oid FROM m)) \
+       + (SELECT count(*) FROM pg_auth_members \
+           WHERE admin_option AND member IN (SELECT oid FROM m))";
+
 /// Whole-operation limits: a stalled server or network must not hang the job (the
 /// server-side `statement_timeout` cannot help with a dead connection).
 pub const MINT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -822,7 +844,7 @@ impl PgProvider {
         ))
         .await
         .map_err(|e| self.upstream("postgres.mint_failed", "setting timeouts", &e, &[]))?;
-        self.check_grant_role(&tx, grant_role).await?;
+        self.check_grant_role(&tx, grant_role, &database).await?;
         tx.batch_execute(&create).await.map_err(|e| {
             if e.code() == Some(&SqlState::DUPLICATE_OBJECT) {
                 // SECURITY: never ALTER an existing role (its password stays as it is).
