@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | `jwt` | [`jwt`] (keys and verification in [`jwt_keys`], [`jwt_verify`]) | no: a signed bearer token lives until `exp` |
 //! | `ssh` | [`ssh`] | no: hosts without a KRL accept the certificate until `valid_before`; revoke deletes the key files and prints the KRL line |
+//! | `postgres` | [`postgres`] | yes: the login role is dropped and its sessions ended |
 //!
 //! The grant flow builds a [`GrantContext`] from verified facts only, asks the
 //! [`AnyProvider`] of the scope's kind to [`Provider::mint`], masks every [`Secret`] of the
@@ -16,6 +17,8 @@
 pub mod jwt;
 pub mod jwt_keys;
 pub mod jwt_verify;
+pub mod pg_tls;
+pub mod postgres;
 pub mod ssh;
 
 use std::collections::BTreeMap;
@@ -63,6 +66,7 @@ pub trait Provider {
 pub enum AnyProvider {
     Jwt(jwt::JwtIssuer),
     Ssh(ssh::SshCa),
+    Postgres(Box<postgres::PgProvider>),
 }
 
 impl AnyProvider {
@@ -100,13 +104,20 @@ impl AnyProvider {
                 };
                 Ok(AnyProvider::Ssh(ssh::SshCa::from_env(provider, env)?))
             }
-            other => Err(CredentialError::config(
-                "config.provider_unavailable",
-                format!(
-                    "the `{}` credential kind is not available in this build yet",
-                    other.kind()
-                ),
-            )),
+            CredentialSpec::Postgres { .. } => {
+                let Some(provider) = &policy.providers.postgres else {
+                    return Err(CredentialError::config(
+                        "config.provider_missing",
+                        format!(
+                            "scope `{}` mints a postgres credential but the policy has no `providers.postgres`",
+                            scope.name
+                        ),
+                    ));
+                };
+                Ok(AnyProvider::Postgres(Box::new(
+                    postgres::PgProvider::from_env(provider, env)?,
+                )))
+            }
         }
     }
 }
@@ -116,6 +127,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Jwt(p) => p.kind(),
             AnyProvider::Ssh(p) => p.kind(),
+            AnyProvider::Postgres(p) => p.kind(),
         }
     }
 
@@ -123,6 +135,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Jwt(p) => p.mint(ctx).await,
             AnyProvider::Ssh(p) => p.mint(ctx).await,
+            AnyProvider::Postgres(p) => p.mint(ctx).await,
         }
     }
 
@@ -130,6 +143,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Jwt(p) => p.revoke(handle).await,
             AnyProvider::Ssh(p) => p.revoke(handle).await,
+            AnyProvider::Postgres(p) => p.revoke(handle).await,
         }
     }
 
@@ -137,6 +151,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Jwt(p) => p.sweep(now).await,
             AnyProvider::Ssh(p) => p.sweep(now).await,
+            AnyProvider::Postgres(p) => p.sweep(now).await,
         }
     }
 }
