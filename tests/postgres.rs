@@ -1024,3 +1024,86 @@ async fn the_admin_connection_uses_verified_tls_when_asked() {
     assert!(!format!("{e} {e:?}").contains(ADMIN_PASSWORD));
     assert!(pg.roles_like(&role_stem(&g.id)).is_empty());
 }
+
+/// `exec` through the real binary (the story of `prod-access demo`, with a postgres scope):
+/// psql runs with the minted role from its environment, and the role is gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_psql_with_the_credential_then_drops_the_role() {
+    use prod_access::sim::story::{self, Story};
+    let pg = PgServer::shared();
+    let story = Story::start().await.unwrap();
+    story.approve();
+    let policy = story::policy(story.issuer.issuer())
+        .replace(
+            "labels: { prod-access: api-read, host-access: host-shell }",
+            "labels: { prod-access: api-read, host-access: host-shell, db-access: db-read }",
+        )
+        .replace(
+            "providers:\n",
+            "  db-read:\n    credential: { kind: postgres, grant_role: app_readonly, connection_limit: 2 }\n    \
+             ttl: 15m\n    approvals: { required: 1, from: [\"@acme/sre\"] }\n    environments: [production]\n\
+             providers:\n",
+        )
+        + &format!(
+            "  postgres: {{ admin_dsn_env: {DSN_ENV}, host: 127.0.0.1, port: {}, database: postgres }}\n",
+            pg.port
+        );
+    story.forge.with(|st| {
+        st.repo(story::REPO)
+            .files
+            .entry("main".into())
+            .or_default()
+            .insert(".github/prod-access.yml".into(), policy);
+    });
+    story.relabel("db-access");
+    let dir = story.step_dir("pg-exec").unwrap();
+    let mut env = story.env(&dir);
+    env.insert(DSN_ENV.into(), pg.dsn().expose().to_string());
+    let psql = Path::new(BIN).join("psql").display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_prod-access"))
+            .args([
+                "exec",
+                "--",
+                &psql,
+                "-X",
+                "-A",
+                "-t",
+                "-c",
+                "SELECT 'rows:' || count(*) FROM t",
+            ])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&env)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("rows:"),
+        "psql did not run with the role:\n{stdout}"
+    );
+    assert!(
+        pg.roles_like("pa_pa_9000000001").is_empty(),
+        "the role outlived the command"
+    );
+    // The password is masked before use and shows nowhere else.
+    for line in stdout.lines().filter(|l| l.starts_with("::add-mask::")) {
+        let value = &line["::add-mask::".len()..];
+        let elsewhere = stdout
+            .lines()
+            .chain(stderr.lines())
+            .filter(|l| !l.starts_with("::add-mask::") && l.contains(value))
+            .count();
+        assert_eq!(elsewhere, 0, "a masked value shows in the log");
+    }
+    assert!(
+        stdout.contains("revoked") || stdout.contains("Revoked"),
+        "{stdout}"
+    );
+}
