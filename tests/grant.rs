@@ -444,16 +444,72 @@ fn revoke_87_exec_runs_the_command_with_the_credential_then_revokes() {
     let comment = story.comments().last().unwrap().clone();
     assert!(comment.contains("**Status:** not revocable"), "{comment}");
 
-    // A failing command: its code, and the credential ends all the same.
-    let failed = run(&story, "exec-false", &["exec", "--", "false"], |env, _| {
-        env.insert("GITHUB_RUN_ATTEMPT".into(), "1".into());
-    });
     // Same run attempt and scope as the first exec: a replay.
-    assert_eq!(failed.code, 1);
+    let again = run(&story, "exec-again", &["exec", "--", "true"], |_, _| {});
+    assert_eq!(again.code, 1);
     assert!(
-        failed.stderr.contains("not-already-granted"),
+        again.stderr.contains("not-already-granted"),
         "{}",
-        failed.stderr
+        again.stderr
+    );
+
+    // A failing command (a fresh run): its exit code, and the credential ends all the same.
+    let story = start(&rt);
+    story.approve();
+    let failed = run(&story, "exec-false", &["exec", "--", "false"], |_, _| {});
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(
+        failed.stdout.contains("not revocable; expires at"),
+        "{}",
+        failed.stdout
+    );
+    assert!(failed.file("env").is_empty());
+}
+
+#[test]
+fn exec_ends_the_command_and_the_grant_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    let dir = story.step_dir("exec-term").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .args(["exec", "--", "sleep", "120"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(story.env(&dir))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut log = String::new();
+    // Wait until the command runs, then stop prod-access as a cancelled job would.
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "exec ended early:\n{log}"
+        );
+        log.push_str(&line);
+        if line.contains("running the command") {
+            break;
+        }
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(143), "{log}{rest}");
+    assert!(
+        rest.contains("not revocable; expires at"),
+        "the grant was not ended:\n{rest}"
     );
 }
 

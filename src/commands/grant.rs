@@ -308,6 +308,11 @@ pub async fn grant<F: Forge>(
     config: &FlowConfig,
     handoff: Handoff<'_>,
 ) -> Result<ExitClass, Error> {
+    // For exec, signals are caught before anything is minted (see StopSignals).
+    let mut signals = match handoff {
+        Handoff::Exec(_) => Some(StopSignals::catch()?),
+        Handoff::RunnerFiles => None,
+    };
     // Opened first: a runner file that cannot be written fails before anything is minted.
     let mut files = RunnerFiles::open(&runner.paths)?;
     let found = decide_online(forge, runner, inputs, env, config).await?;
@@ -406,8 +411,12 @@ pub async fn grant<F: Forge>(
     let minted = provider.mint(&ctx).await?;
 
     if let Handoff::Exec(command) = handoff {
+        let Some(signals) = signals.as_mut() else {
+            return Err(Error::Upstream("signals were not caught".into()));
+        };
         let (result, comment_id) = exec_with(
             forge, runner, console, &d, &minted, &grant_id, pr_number, &links, reason, command,
+            signals,
         )
         .await;
         let revoked = end_grant(
@@ -509,6 +518,7 @@ async fn exec_with<F: Forge>(
     links: &Links<'_>,
     reason: Option<&str>,
     command: &[String],
+    signals: &mut StopSignals,
 ) -> (Result<i32, Error>, Option<u64>) {
     let _masked = mask_minted(console, minted);
     let record = granted_record(d, minted, grant_id, reason);
@@ -536,10 +546,6 @@ async fn exec_with<F: Forge>(
     for (name, value) in &minted.public_env {
         child.env(name, value);
     }
-    console.say(&format!(
-        "prod-access: running the command with the credential (grant {grant_id}, until {})",
-        rfc3339(minted.expires_at)
-    ));
     let mut child = match child.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -552,23 +558,40 @@ async fn exec_with<F: Forge>(
             );
         }
     };
-    let code = wait_or_signal(&mut child).await;
+    console.say(&format!(
+        "prod-access: running the command with the credential (grant {grant_id}, until {})",
+        rfc3339(minted.expires_at)
+    ));
+    let code = wait_or_signal(&mut child, signals).await;
     (Ok(code), comment_id)
 }
 
+/// SIGINT and SIGTERM, caught from the start of `exec` so that one arriving while the
+/// credential is minted or the command starts is not the default "die now" (which would
+/// skip the revoke): it is held, and ends the command as soon as it runs.
+pub struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub fn catch() -> Result<Self, Error> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let catch =
+            |kind| signal(kind).map_err(|e| Error::Upstream(format!("cannot catch signals: {e}")));
+        Ok(Self {
+            int: catch(SignalKind::interrupt())?,
+            term: catch(SignalKind::terminate())?,
+        })
+    }
+}
+
 /// Waits for the child; on SIGINT or SIGTERM to us, ends it and reports 128 + signal.
-async fn wait_or_signal(child: &mut tokio::process::Child) -> i32 {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return exit_code(child.wait().await);
-    };
+async fn wait_or_signal(child: &mut tokio::process::Child, signals: &mut StopSignals) -> i32 {
     tokio::select! {
         status = child.wait() => exit_code(status),
-        _ = int.recv() => { let _ = child.kill().await; 130 }
-        _ = term.recv() => { let _ = child.kill().await; 143 }
+        _ = signals.int.recv() => { let _ = child.kill().await; 130 }
+        _ = signals.term.recv() => { let _ = child.kill().await; 143 }
     }
 }
 
