@@ -129,8 +129,10 @@ function downloadUrl(version, asset) {
 }
 
 /**
- * The path of a verified binary: the cached one if its hash still matches, else a fresh
- * download that matches. Nothing unverified is ever made executable.
+ * The path of a verified binary. The bytes come from the tool cache if their hash still
+ * matches, else from a fresh download that matches; nothing unverified is ever written
+ * executable. SECURITY: what runs is a private copy of the bytes that were hashed (a fresh
+ * 0700 directory), not the shared cache file, which could change between check and exec.
  */
 async function verifiedBinary({ env = process.env, platform = process.platform, arch = process.arch, checksums, download = httpsGet } = {}) {
   const asset = assetName(platform, arch);
@@ -138,26 +140,37 @@ async function verifiedBinary({ env = process.env, platform = process.platform, 
   const want = expectedSha256(checksums || loadChecksums(), version, asset);
   const root = env.RUNNER_TOOL_CACHE || env.RUNNER_TEMP || os.tmpdir();
   const dir = path.join(root, 'prod-access', version, `${platform}-${arch}`);
-  const bin = path.join(dir, 'prod-access');
+  const cached = path.join(dir, 'prod-access');
+  let bytes = null;
   // SECURITY: the tool cache is writable by earlier steps: the cached file is hashed again.
-  if (fs.existsSync(bin)) {
-    if (sha256(fs.readFileSync(bin)) === want) return bin;
-    process.stderr.write(`prod-access: cached binary ${bin} does not match its sha256; downloading again\n`);
-    fs.rmSync(bin, { force: true });
+  if (fs.existsSync(cached)) {
+    const b = fs.readFileSync(cached);
+    if (sha256(b) === want) bytes = b;
+    else {
+      process.stderr.write(`prod-access: cached binary ${cached} does not match its sha256; downloading again\n`);
+      fs.rmSync(cached, { force: true });
+    }
   }
-  const bytes = await download(downloadUrl(version, asset));
-  const got = sha256(bytes);
-  if (got !== want) {
-    throw new ShimError(
-      `prod-access: sha256 mismatch for ${asset} v${version}: expected ${want}, got ${got}; refusing to run it`,
-      3,
-    );
+  if (!bytes) {
+    const b = await download(downloadUrl(version, asset));
+    const got = sha256(b);
+    if (got !== want) {
+      throw new ShimError(
+        `prod-access: sha256 mismatch for ${asset} v${version}: expected ${want}, got ${got}; refusing to run it`,
+        3,
+      );
+    }
+    bytes = b;
+    fs.mkdirSync(dir, { recursive: true });
+    const tmp = `${cached}.${process.pid}.${crypto.randomBytes(6).toString('hex')}`;
+    fs.writeFileSync(tmp, bytes, { mode: 0o755, flag: 'wx' });
+    fs.chmodSync(tmp, 0o755);
+    fs.renameSync(tmp, cached);
   }
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = `${bin}.${process.pid}.${crypto.randomBytes(6).toString('hex')}`;
-  fs.writeFileSync(tmp, bytes, { mode: 0o755, flag: 'wx' });
-  fs.chmodSync(tmp, 0o755);
-  fs.renameSync(tmp, bin);
+  const run = fs.mkdtempSync(path.join(env.RUNNER_TEMP || os.tmpdir(), 'prod-access-bin-'));
+  const bin = path.join(run, 'prod-access');
+  fs.writeFileSync(bin, bytes, { mode: 0o700, flag: 'wx' });
+  fs.chmodSync(bin, 0o700);
   return bin;
 }
 

@@ -144,27 +144,50 @@ test('a missing checksum entry is refused before any download', async () => {
   assert.equal(called, false);
 });
 
-test('a matching download is cached executable and reused; a tampered cache is fetched again', async () => {
+test('a matching download is cached and reused; a tampered cache is fetched again', async () => {
   const cache = tmpdir();
   const urls = [];
   const download = async (url) => { urls.push(url); return GOOD; };
-  const opts = { platform: 'linux', arch: 'x64', env: { RUNNER_TOOL_CACHE: cache }, checksums: table(lib.sha256(GOOD)), download };
+  const opts = { platform: 'linux', arch: 'x64', env: { RUNNER_TOOL_CACHE: cache, RUNNER_TEMP: tmpdir() }, checksums: table(lib.sha256(GOOD)), download };
+  const cached = path.join(cache, 'prod-access', lib.VERSION, 'linux-x64', 'prod-access');
   const bin = await lib.verifiedBinary(opts);
   assert.deepEqual(urls, [`https://github.com/${lib.REPOSITORY}/releases/download/v${lib.VERSION}/${asset}`]);
-  assert.equal(fs.statSync(bin).mode & 0o777, 0o755);
-  assert.equal(await lib.verifiedBinary(opts), bin);
-  assert.equal(urls.length, 1, 'the verified cache is reused');
-  fs.writeFileSync(bin, '#!/bin/sh\necho tampered\n');
-  assert.equal(await lib.verifiedBinary(opts), bin);
-  assert.equal(urls.length, 2, 'a tampered cache is downloaded again');
+  assert.equal(lib.sha256(fs.readFileSync(cached)), lib.sha256(GOOD));
+  // What runs is a private copy of the verified bytes, not the shared cache file.
+  assert.notEqual(bin, cached);
+  assert.equal(fs.statSync(bin).mode & 0o777, 0o700);
+  assert.equal(fs.statSync(path.dirname(bin)).mode & 0o777, 0o700);
   assert.equal(lib.sha256(fs.readFileSync(bin)), lib.sha256(GOOD));
+  await lib.verifiedBinary(opts);
+  assert.equal(urls.length, 1, 'the verified cache is reused');
+  fs.writeFileSync(cached, '#!/bin/sh\necho tampered\n');
+  const again = await lib.verifiedBinary(opts);
+  assert.equal(urls.length, 2, 'a tampered cache is downloaded again');
+  assert.equal(lib.sha256(fs.readFileSync(cached)), lib.sha256(GOOD));
+  assert.equal(lib.sha256(fs.readFileSync(again)), lib.sha256(GOOD));
+});
+
+test('the verified binary actually runs through main', async () => {
+  // End to end without the network: a verified "release" in the tool cache, a checksum
+  // table naming it, then the step itself.
+  const dir = tmpdir();
+  const record = path.join(dir, 'record.json');
+  const fake = fs.readFileSync(fakeBinary(dir));
+  const opts = { env: { RUNNER_TOOL_CACHE: path.join(dir, 'cache'), RUNNER_TEMP: dir }, checksums: { [lib.VERSION]: {} } };
+  let key;
+  try { key = lib.assetName(process.platform, process.arch); } catch { return; }
+  opts.checksums[lib.VERSION][key] = lib.sha256(fake);
+  const bin = await lib.verifiedBinary({ ...opts, download: async () => fake });
+  const code = lib.runBinary(bin, 'grant', { ...process.env, FAKE_RECORD: record, FAKE_EXIT: '1' });
+  assert.equal(code, 1);
+  assert.deepEqual(JSON.parse(fs.readFileSync(record, 'utf8')).argv, ['grant']);
 });
 
 test('a tampered cache with a bad download still refuses', async () => {
   const cache = tmpdir();
-  const opts = { platform: 'linux', arch: 'x64', env: { RUNNER_TOOL_CACHE: cache }, checksums: table(lib.sha256(GOOD)) };
-  const bin = await lib.verifiedBinary({ ...opts, download: async () => GOOD });
-  fs.writeFileSync(bin, 'evil');
+  const opts = { platform: 'linux', arch: 'x64', env: { RUNNER_TOOL_CACHE: cache, RUNNER_TEMP: tmpdir() }, checksums: table(lib.sha256(GOOD)) };
+  await lib.verifiedBinary({ ...opts, download: async () => GOOD });
+  fs.writeFileSync(path.join(cache, 'prod-access', lib.VERSION, 'linux-x64', 'prod-access'), 'evil');
   await assert.rejects(lib.verifiedBinary({ ...opts, download: async () => Buffer.from('evil') }), /sha256 mismatch/);
 });
 
