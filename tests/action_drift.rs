@@ -83,12 +83,23 @@ fn flags(sub: &str) -> BTreeSet<String> {
 #[test]
 fn inputs_are_exactly_the_flags_grant_and_revoke_read() {
     let declared: BTreeSet<String> = action().inputs.keys().cloned().collect();
-    assert_eq!(declared, flags("grant"), "action.yml inputs vs `grant` flags");
-    assert_eq!(declared, flags("revoke"), "action.yml inputs vs `revoke` flags");
+    assert_eq!(
+        declared,
+        flags("grant"),
+        "action.yml inputs vs `grant` flags"
+    );
+    assert_eq!(
+        declared,
+        flags("revoke"),
+        "action.yml inputs vs `revoke` flags"
+    );
     for name in &declared {
         // The runner's INPUT_<NAME> is what InputArgs reads: hyphens kept, no spaces.
         assert!(!name.contains(' '), "{name}: a space would become `_`");
-        assert_eq!(input_env_name(name), format!("INPUT_{}", name.to_uppercase()));
+        assert_eq!(
+            input_env_name(name),
+            format!("INPUT_{}", name.to_uppercase())
+        );
     }
 }
 
@@ -106,7 +117,10 @@ fn input_defaults_are_the_binary_defaults() {
         assert_eq!(default(n), "", "{n}");
     }
     for (n, i) in &a.inputs {
-        assert!(!i.description.trim().is_empty(), "input {n} has no description");
+        assert!(
+            !i.description.trim().is_empty(),
+            "input {n} has no description"
+        );
     }
     assert!(!a.name.is_empty() && !a.description.is_empty());
 }
@@ -137,7 +151,10 @@ fn outputs_are_exactly_those_grant_writes() {
         "src/commands/grant.rs outputs vs contract §6"
     );
     for (n, o) in action().outputs {
-        assert!(!o.description.trim().is_empty(), "output {n} has no description");
+        assert!(
+            !o.description.trim().is_empty(),
+            "output {n} has no description"
+        );
     }
 }
 
@@ -149,12 +166,21 @@ fn it_is_a_node_action_whose_post_step_always_revokes() {
     assert_eq!(runs.post.as_deref(), Some("action/post.js"));
     assert_eq!(runs.post_if.as_deref(), Some("always()"));
     assert!(runs.steps.is_none(), "not composite: no steps, no run:");
-    for f in [&runs.main, "action/post.js", "action/lib.js", "action/checksums.json"] {
+    for f in [
+        &runs.main,
+        "action/post.js",
+        "action/lib.js",
+        "action/checksums.json",
+    ] {
         assert!(root().join(f).is_file(), "{f} missing");
     }
     // The only expression in action.yml is the token's default: nothing reaches a shell.
     let text = read(&root().join("action.yml"));
-    assert_eq!(text.matches("${{").count(), 1, "unexpected ${{{{ }}}} in action.yml");
+    assert_eq!(
+        text.matches("${{").count(),
+        1,
+        "unexpected ${{{{ }}}} in action.yml"
+    );
     assert!(!text.contains("run:"), "action.yml has a run:");
 }
 
@@ -219,7 +245,12 @@ fn example_workflows_use_declared_inputs_and_never_interpolate_into_run() {
                         "{}: pin the action by full commit sha",
                         f.display()
                     );
-                    for key in step["with"].as_object().into_iter().flatten().map(|(k, _)| k) {
+                    for key in step["with"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, _)| k)
+                    {
                         assert!(inputs.contains(key), "{}: unknown input {key}", f.display());
                     }
                 } else if !uses.is_empty() && !uses.starts_with("./") {
@@ -233,5 +264,8 @@ fn example_workflows_use_declared_inputs_and_never_interpolate_into_run() {
             }
         }
     }
-    assert!(uses_action >= 3, "the label, trailer and dispatch examples use the action");
+    assert!(
+        uses_action >= 3,
+        "the label, trailer and dispatch examples use the action"
+    );
 }
