@@ -1,0 +1,3 @@
+'use strict';
+// The action's main step: `prod-access grant`. See lib.js.
+require('./lib.js').main('grant');
