@@ -182,3 +182,19 @@ fn alias_bomb_policy_is_refused() {
     cli.file("p.yml", y);
     cli.run().expect_code(2);
 }
+
+#[test]
+fn every_requirement_id_has_an_anchor_in_both_docs() {
+    let policy = std::fs::read_to_string(repo_root().join("docs/policy.md")).unwrap();
+    let reqs = std::fs::read_to_string(repo_root().join("docs/requirements.md")).unwrap();
+    for id in prod_access::decide::RequirementId::ALL {
+        assert!(
+            policy.contains(&format!("\n### {id}\n")),
+            "docs/policy.md lacks {id}"
+        );
+        assert!(
+            reqs.contains(&format!("\n## {id}\n")),
+            "docs/requirements.md lacks {id}"
+        );
+    }
+}
