@@ -1025,12 +1025,9 @@ async fn the_admin_connection_uses_verified_tls_when_asked() {
     assert!(pg.roles_like(&role_stem(&g.id)).is_empty());
 }
 
-/// `exec` through the real binary (the story of `prod-access demo`, with a postgres scope):
-/// psql runs with the minted role from its environment, and the role is gone afterwards.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exec_runs_psql_with_the_credential_then_drops_the_role() {
+/// The demo story with a `db-read` postgres scope on `pg` (label `db-access`).
+async fn pg_story(pg: &PgServer) -> prod_access::sim::story::Story {
     use prod_access::sim::story::{self, Story};
-    let pg = PgServer::shared();
     let story = Story::start().await.unwrap();
     story.approve();
     let policy = story::policy(story.issuer.issuer())
@@ -1056,6 +1053,107 @@ async fn exec_runs_psql_with_the_credential_then_drops_the_role() {
             .insert(".github/prod-access.yml".into(), policy);
     });
     story.relabel("db-access");
+    story
+}
+
+/// Runs the binary in `dir` with `env`, off the async runtime.
+async fn binary(
+    args: Vec<String>,
+    env: std::collections::BTreeMap<String, String>,
+) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_prod-access"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&env)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// `grant` through the binary: the six variables in GITHUB_ENV, the password and the URL
+/// masked; then the server goes down before the post step: `revoke` is exit 3 and the audit
+/// comment says the revoke failed and when the role expires (row 86).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grant_writes_the_pg_variables_and_a_failed_revoke_is_exit_3_and_says_so() {
+    use prod_access::emit::files::parse_runner_file;
+    let pg = PgServer::start();
+    let story = pg_story(&pg).await;
+    let dir = story.step_dir("pg-grant").unwrap();
+    let mut env = story.env(&dir);
+    env.insert(DSN_ENV.into(), pg.dsn().expose().to_string());
+    let out = binary(vec!["grant".into()], env.clone()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let vars: std::collections::BTreeMap<String, String> =
+        parse_runner_file(&std::fs::read_to_string(dir.join("env")).unwrap(), false)
+            .unwrap()
+            .into_iter()
+            .collect();
+    for name in [
+        "PGHOST",
+        "PGPORT",
+        "PGDATABASE",
+        "PGUSER",
+        "PGPASSWORD",
+        "DATABASE_URL",
+    ] {
+        assert!(vars.contains_key(name), "GITHUB_ENV lacks {name}");
+    }
+    for secret in [&vars["PGPASSWORD"], &vars["DATABASE_URL"]] {
+        assert!(
+            stdout.contains(&format!("::add-mask::{secret}")),
+            "unmasked"
+        );
+        let elsewhere = stdout
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::") && l.contains(secret.as_str()))
+            .count();
+        assert_eq!(elsewhere, 0);
+    }
+    assert!(pg.role_exists(&vars["PGUSER"]));
+
+    // The post step with the database down.
+    let state: Vec<(String, String)> =
+        parse_runner_file(&std::fs::read_to_string(dir.join("state")).unwrap(), false).unwrap();
+    let pg_dsn = pg.dsn().expose().to_string();
+    drop(pg);
+    let post = story.step_dir("pg-revoke").unwrap();
+    let mut env = story.env(&post);
+    env.insert(DSN_ENV.into(), pg_dsn);
+    for (k, v) in state {
+        env.insert(format!("STATE_{k}"), v);
+    }
+    let out = binary(vec!["revoke".into()], env).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let comment = story.comments().last().unwrap().clone();
+    assert!(
+        comment.contains("**Status:** revoke failed, expires at"),
+        "{comment}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(ADMIN_PASSWORD));
+}
+
+/// `exec` through the real binary (the story of `prod-access demo`, with a postgres scope):
+/// psql runs with the minted role from its environment, and the role is gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_psql_with_the_credential_then_drops_the_role() {
+    let pg = PgServer::shared();
+    let story = pg_story(&pg).await;
     let dir = story.step_dir("pg-exec").unwrap();
     let mut env = story.env(&dir);
     env.insert(DSN_ENV.into(), pg.dsn().expose().to_string());
