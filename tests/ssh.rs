@@ -281,7 +281,9 @@ fn ctx<'a>(
 
 async fn mint_at(p: &SshCa, id: &str, scope: &Scope, now: DateTime<Utc>, ttl: Duration) -> Minted {
     let id = GrantId::new(id).unwrap();
-    p.mint(&ctx(&id, scope, now, ttl)).await.unwrap()
+    let m = p.mint(&ctx(&id, scope, now, ttl)).await.unwrap();
+    m.write_files().unwrap();
+    m
 }
 
 async fn mint(p: &SshCa, id: &str, scope: &Scope) -> Minted {
@@ -491,6 +493,7 @@ async fn ssh_keygen_shows_exactly_the_specified_fields() {
         .mint(&ctx(&id, &plain, now, Duration::from_secs(900)))
         .await
         .unwrap();
+    m.write_files().unwrap();
     let cert = env_of(&m, ssh::CERT_ENV);
     let shown = ok(Command::new("ssh-keygen")
         .env("TZ", "UTC")
@@ -559,6 +562,7 @@ async fn ssh_keygen_shows_exactly_the_specified_fields() {
         .mint(&ctx(&id, &full, now, Duration::from_secs(900)))
         .await
         .unwrap();
+    m.write_files().unwrap();
     let cert = env_of(&m, ssh::CERT_ENV);
     let shown = ok(Command::new("ssh-keygen")
         .env("TZ", "UTC")
@@ -861,6 +865,7 @@ async fn revoke_says_not_revocable_and_its_serial_line_feeds_a_krl_that_sshd_hon
         expires_at: m.expires_at,
         audit: vec![],
         handle: m.handle.clone(),
+        files: vec![],
     };
 
     let outcome = p.revoke(&m.handle).await.unwrap();

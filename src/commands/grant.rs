@@ -532,6 +532,9 @@ async fn exec_with<F: Forge>(
             Err(e) => return (Err(Error::from(e)), None),
         }
     }
+    if let Err(e) = minted.write_files() {
+        return (Err(e.into()), comment_id);
+    }
     let Some((program, args)) = command.split_first() else {
         return (
             Err(Error::Usage("exec needs a command after --".into())),
@@ -675,6 +678,8 @@ async fn hand_over<F: Forge>(
         }
     }
     let fail = |e: Error| (e, comment_id);
+    // 2b. Credential files (ssh key and certificate), now that their lines are masked.
+    minted.write_files().map_err(|e| fail(e.into()))?;
     // 3. GITHUB_ENV: the secrets (with their mask proof), then the public variables.
     let pairs: Vec<(&str, &Masked<'_>)> = masked.iter().map(|(n, m)| (*n, m)).collect();
     files.write_env(&pairs).map_err(|e| fail(e.into()))?;

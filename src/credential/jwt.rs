@@ -167,6 +167,7 @@ impl Provider for JwtIssuer {
             data: [("kid".to_string(), kid.clone())].into_iter().collect(),
         };
         Ok(Minted {
+            files: Vec::new(),
             env: vec![(TOKEN_ENV.to_string(), token)],
             mask_forms: Vec::new(),
             public_env: Vec::new(),

@@ -299,6 +299,26 @@ pub struct Minted {
     pub audit: Vec<(String, String)>,
     /// What `revoke` needs; no secret.
     pub handle: RevokeHandle,
+    /// Credential files to write (0600, never over an existing path) once the caller has
+    /// masked the secrets: contract §6 puts the masks before a value reaches any file.
+    /// The provider has made and checked their folder already.
+    pub files: Vec<(std::path::PathBuf, Secret)>,
+}
+
+impl Minted {
+    /// Writes [`Minted::files`]. Call after the masks; on error the caller revokes (which
+    /// removes what was written).
+    pub fn write_files(&self) -> Result<(), CredentialError> {
+        for (path, contents) in &self.files {
+            jwt_keys::write_new_private_file(path, contents.expose().as_bytes()).map_err(|e| {
+                CredentialError::upstream(
+                    "credential.file_write_failed",
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// What `revoke` needs, saved in `GITHUB_STATE`. Never holds a secret.

@@ -901,6 +901,7 @@ impl PgProvider {
             mask_forms.push(p);
         }
         Ok(Minted {
+            files: Vec::new(),
             env: vec![
                 ("PGPASSWORD".to_string(), password),
                 ("DATABASE_URL".to_string(), url),

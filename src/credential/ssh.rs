@@ -14,14 +14,14 @@
 //! - Files: `RUNNER_TEMP/prod-access-<grant id>/id_ed25519` (private key, OpenSSH format) and
 //!   `id_ed25519-cert.pub`; the folder is made with `mkdir` (refuses anything already there,
 //!   symlinks included), checked to be the directory we made and set to 0700 through its
-//!   open handle; the files are `O_CREAT|O_EXCL` 0600 ([`write_new_private_file`]), whatever
+//!   open handle; the files are `O_CREAT|O_EXCL` 0600 (`write_new_private_file`, called by
+//!   the grant flow through `Minted::write_files` after the masks), whatever
 //!   the umask. Anything already at the folder's path is refused (exit 3).
 //!
-//! SECURITY, masking order: the private key is written to its 0600 file inside `mint`, before
-//! the caller emits `::add-mask::`. A 0600 file in the job's own temp folder is not a log and
-//! the runner never shows it; nothing else sees the key before the caller has masked every
-//! line of [`Minted::mask_forms`] (the key text travels only there, never in `env`, so it never
-//! reaches `GITHUB_ENV`).
+//! SECURITY, masking order (contract §6): `mint` makes and checks the empty folder and returns
+//! the key and certificate in [`Minted::files`]; the caller masks every line of the key
+//! ([`Minted::mask_forms`]: the key text travels only there, never in `env`, so it never
+//! reaches `GITHUB_ENV`) and only then writes the files ([`Minted::write_files`]).
 //!
 //! A certificate cannot be recalled from hosts that only trust the CA: [`Provider::revoke`]
 //! deletes the grant's folder and says truthfully that hosts without a KRL listing the
@@ -46,7 +46,6 @@ use ssh_key::public::{Ed25519PublicKey, KeyData};
 use ssh_key::{Algorithm, EcdsaCurve, LineEnding, Mpint, PrivateKey, Signature};
 use zeroize::Zeroizing;
 
-use super::jwt_keys::write_new_private_file;
 use super::{
     CredentialError, GrantContext, GrantId, Minted, Provider, RevokeHandle, RevokeOutcome,
     SweepReport,
@@ -705,16 +704,12 @@ impl Provider for SshCa {
         self.make_grant_dir(&dir)?;
         let key_path = dir.join(KEY_FILE);
         let cert_path = dir.join(CERT_FILE);
-        let written = write_new_private_file(&key_path, issued.private_key.expose().as_bytes())
-            .and_then(|()| write_new_private_file(&cert_path, format!("{cert_text}\n").as_bytes()));
-        if let Err(e) = written {
-            // Nothing granted: take back what was written (only inside the folder we made).
-            let _ = remove_grant_dir(&dir);
-            return Err(CredentialError::upstream(
-                "ssh.key_write_failed",
-                format!("{}: {e}", dir.display()),
-            ));
-        }
+        // SECURITY: the files are written by the caller after the masks (Minted::files);
+        // the folder is made and checked here, empty.
+        let files = vec![
+            (key_path.clone(), issued.private_key.clone()),
+            (cert_path.clone(), Secret::new(format!("{cert_text}\n"))),
+        ];
 
         let principals = cert.valid_principals().join(",");
         let handle = RevokeHandle {
@@ -733,6 +728,7 @@ impl Provider for SshCa {
             // SECURITY: the private key text is masked line by line by the caller; it is never
             // an env value (the job gets the file's path).
             mask_forms: vec![issued.private_key],
+            files,
             public_env: vec![
                 (KEY_ENV.to_string(), key_path.display().to_string()),
                 (CERT_ENV.to_string(), cert_path.display().to_string()),
