@@ -21,6 +21,8 @@
 //! the crate checks the signature only, and every claim is checked here on the signed bytes
 //! with integer-only times.
 
+// A claim value for a message: one helper with the job-token verifier.
+use crate::oidc::verify::quote_claim as quote;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -531,26 +533,6 @@ fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<i64, TokenError
 
 fn quote_str(s: &str) -> String {
     quote(&Value::String(s.to_string()))
-}
-
-/// A claim value for a message: JSON, printable ASCII, at most 80 characters.
-fn quote(v: &Value) -> String {
-    let s = v.to_string();
-    let mut out: String = s
-        .chars()
-        .take(80)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    if s.chars().count() > 80 {
-        out.push_str("...");
-    }
-    out
 }
 
 #[cfg(test)]

@@ -298,14 +298,17 @@ pub fn verify(
                 K::Alg,
                 format!(
                     "header alg is {}; only RS256 is accepted",
-                    quote(&Value::String(a.clone()))
+                    quote_claim(&Value::String(a.clone()))
                 ),
             ));
         }
         Some(other) => {
             return Err(VerifyError::new(
                 K::Alg,
-                format!("header alg is {}; only RS256 is accepted", quote(other)),
+                format!(
+                    "header alg is {}; only RS256 is accepted",
+                    quote_claim(other)
+                ),
             ));
         }
         None => return Err(VerifyError::new(K::Alg, "header has no alg")),
@@ -315,7 +318,7 @@ pub fn verify(
         Some(other) => {
             return Err(VerifyError::new(
                 K::KidMissing,
-                format!("header kid is {}, not a key id", quote(other)),
+                format!("header kid is {}, not a key id", quote_claim(other)),
             ));
         }
         None => return Err(VerifyError::new(K::KidMissing, "header has no kid")),
@@ -335,7 +338,7 @@ pub fn verify(
     {
         return Err(VerifyError::new(
             K::Header,
-            format!("header typ is {}, not JWT", quote(typ)),
+            format!("header typ is {}, not JWT", quote_claim(typ)),
         ));
     }
 
@@ -345,7 +348,7 @@ pub fn verify(
             K::KidUnknown,
             format!(
                 "no RSA key with kid {} in the issuer's key set ({} usable keys)",
-                quote(&Value::String(kid.to_string())),
+                quote_claim(&Value::String(kid.to_string())),
                 jwks.len()
             ),
         ));
@@ -393,7 +396,11 @@ pub fn verify(
         Some(other) => {
             return Err(VerifyError::new(
                 K::Issuer,
-                format!("iss is {}, expected {:?}", quote(other), expect.issuer),
+                format!(
+                    "iss is {}, expected {:?}",
+                    quote_claim(other),
+                    expect.issuer
+                ),
             ));
         }
         None => return Err(VerifyError::new(K::Issuer, "the token has no iss")),
@@ -405,7 +412,7 @@ pub fn verify(
                 K::Audience,
                 format!(
                     "aud is an array {}; a single string {:?} is required",
-                    quote(other),
+                    quote_claim(other),
                     expect.audience
                 ),
             ));
@@ -413,7 +420,11 @@ pub fn verify(
         Some(other) => {
             return Err(VerifyError::new(
                 K::Audience,
-                format!("aud is {}, expected {:?}", quote(other), expect.audience),
+                format!(
+                    "aud is {}, expected {:?}",
+                    quote_claim(other),
+                    expect.audience
+                ),
             ));
         }
         None => return Err(VerifyError::new(K::Audience, "the token has no aud")),
@@ -549,18 +560,18 @@ fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<i64, VerifyErro
             Some(v) if v >= 0 => Ok(v),
             _ => Err(bad(format!(
                 "claim `{name}` is {}, not a non-negative integer of seconds",
-                quote(&Value::Number(n.clone()))
+                quote_claim(&Value::Number(n.clone()))
             ))),
         },
         Some(other) => Err(bad(format!(
             "claim `{name}` is {}, not an integer of seconds",
-            quote(other)
+            quote_claim(other)
         ))),
     }
 }
 
 /// A claim value for an error message: JSON, printable ASCII, at most 80 characters.
-fn quote(v: &Value) -> String {
+pub(crate) fn quote_claim(v: &Value) -> String {
     let s = v.to_string();
     let mut out: String = s
         .chars()
