@@ -39,10 +39,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -308,23 +305,8 @@ impl ForgeSim {
             faults: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
         });
-        let accept_shared = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let conn_shared = Arc::clone(&accept_shared);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let shared = Arc::clone(&conn_shared);
-                        async move { Ok::<_, Infallible>(handle(&shared, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let task = super::serve(listener, Arc::clone(&shared), |shared, req| async move {
+            handle(&shared, req).await
         });
         Ok(Self { addr, shared, task })
     }

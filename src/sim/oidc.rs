@@ -31,10 +31,7 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -441,23 +438,8 @@ impl OidcIssuer {
             huge_sent: AtomicU64::new(0),
             huge_finished: AtomicBool::new(false),
         });
-        let accept_shared = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let conn_shared = Arc::clone(&accept_shared);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let shared = Arc::clone(&conn_shared);
-                        async move { Ok::<_, Infallible>(handle(&shared, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let task = super::serve(listener, Arc::clone(&shared), |shared, req| async move {
+            handle(&shared, req).await
         });
         Ok(Self { addr, shared, task })
     }
