@@ -3,115 +3,13 @@
 //! the token appears only on its `::add-mask::` line and in `GITHUB_ENV`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+mod steps;
+
+use prod_access::sim::forge::{Fault, FaultKind};
+use prod_access::sim::story;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-use prod_access::emit::files::parse_runner_file;
-use prod_access::sim::forge::{Fault, FaultKind};
-use prod_access::sim::story::{self, Story};
-
-struct Step {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    dir: PathBuf,
-}
-
-impl Step {
-    fn file(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
-    }
-    fn pairs(&self, name: &str) -> BTreeMap<String, String> {
-        parse_runner_file(&self.file(name), false)
-            .unwrap()
-            .into_iter()
-            .collect()
-    }
-    fn token(&self) -> Option<String> {
-        self.pairs("env").get("PROD_ACCESS_TOKEN").cloned()
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn start(rt: &tokio::runtime::Runtime) -> Story {
-    rt.block_on(Story::start()).expect("the simulators start")
-}
-
-/// Runs the binary for one step in its own runner directory.
-fn run(
-    story: &Story,
-    name: &str,
-    args: &[&str],
-    edit: impl FnOnce(&mut BTreeMap<String, String>, &Path),
-) -> Step {
-    let dir = story.step_dir(name).unwrap();
-    let mut env = story.env(&dir);
-    edit(&mut env, &dir);
-    let out = Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(&env)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let step = Step {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir,
-    };
-    assert!(!step.stderr.contains("panicked"), "{}", step.stderr);
-    step
-}
-
-fn grant(story: &Story, name: &str) -> Step {
-    run(story, name, &["grant"], |_, _| {})
-}
-
-/// The token appears on stdout only on its mask line, which precedes every other line that
-/// could show it, and nowhere else but GITHUB_ENV.
-fn assert_token_contained(step: &Step, story: &Story) {
-    let token = step.token().expect("a token in GITHUB_ENV");
-    let mut lines = step.stdout.lines();
-    let mask = format!("::add-mask::{token}");
-    assert!(
-        lines.any(|l| l == mask),
-        "no mask line for the token:\n{}",
-        step.stdout
-    );
-    let on_stdout = step.stdout.lines().filter(|l| l.contains(&token)).count();
-    assert_eq!(on_stdout, 1, "the token is on stdout beyond its mask line");
-    let signature = token.rsplit('.').next().unwrap();
-    for (what, text) in [
-        ("stderr", step.stderr.clone()),
-        ("outputs", step.file("output")),
-        ("state", step.file("state")),
-        ("summary", step.file("summary.md")),
-        ("comments", story.comments().join("\n")),
-    ] {
-        assert!(
-            !text.contains(signature),
-            "the token's signature is in {what}"
-        );
-    }
-}
-
-fn assert_nothing_handed_over(step: &Step) {
-    assert_eq!(step.token(), None, "a token reached GITHUB_ENV");
-    assert_ne!(
-        step.pairs("output").get("granted").map(String::as_str),
-        Some("true")
-    );
-}
+use steps::*;
 
 #[test]
 fn label_request_denied_without_approval_then_granted_after_one() {
@@ -535,19 +433,6 @@ fn sweep_of_a_jwt_only_policy_has_nothing_to_remove() {
 }
 
 /// A CA key as `ssh-keygen` makes it (OpenSSH text, Ed25519, unencrypted).
-fn ssh_ca_key() -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ca");
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test-ca", "-f"])
-        .arg(&path)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "ssh-keygen failed");
-    std::fs::read_to_string(path).unwrap()
-}
-
 #[test]
 fn ssh_label_request_grants_a_certificate_masked_line_by_line_and_revoke_removes_it() {
     use std::os::unix::fs::PermissionsExt;
