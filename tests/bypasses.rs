@@ -201,6 +201,10 @@ fn dispatch_story(rt: &tokio::runtime::Runtime) -> Story {
         run["event"] = json!("workflow_dispatch");
         run["head_sha"] = json!(HEAD_SHA);
         run["pull_requests"] = json!([]);
+        repo.commits.insert(
+            HEAD_SHA.into(),
+            prod_access::sim::forge::commit_json(HEAD_SHA, "Merge main into release", None, None),
+        );
         // An ordinary PR: no request label, no reason line.
         let pr = repo.pulls.get_mut(&PR).unwrap();
         pr["labels"] = json!([]);

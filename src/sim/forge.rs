@@ -1022,9 +1022,11 @@ fn serve(
     let next_id = state.next_comment_id;
     let viewer = state.viewer();
     // The id GitHub names in a permission answer: the account that holds the login now.
-    let login_id = (route == "GET /repos/{owner}/{repo}/collaborators/{username}/permission")
-        .then(|| state.user_id(&seg[4]))
-        .unwrap_or(0);
+    let login_id = if route == "GET /repos/{owner}/{repo}/collaborators/{username}/permission" {
+        state.user_id(&seg[4])
+    } else {
+        0
+    };
     let Some(repo) = state.repos.get_mut(&repo_key) else {
         return not_found();
     };
