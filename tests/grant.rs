@@ -241,6 +241,33 @@ fn fault_72_insecure_api_url_is_a_config_error() {
     );
 }
 
+/// Row 70: GraphQL answers 200 with `errors` and partial `data` (the `viewer` question).
+#[test]
+fn fault_70_graphql_errors_with_partial_data_fail() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    story.forge.add_fault(Fault::new(
+        "POST /graphql",
+        FaultKind::Status {
+            status: 200,
+            headers: vec![],
+            body: serde_json::json!({
+                "data": { "viewer": { "login": "github-actions[bot]", "databaseId": 41898282 } },
+                "errors": [{ "message": "Something went wrong while executing your query." }]
+            }),
+        },
+    ));
+    let step = grant(&story, "graphql-errors");
+    assert_eq!(step.code, 3, "{}", step.stderr);
+    assert!(step.stderr.contains("POST /graphql"), "{}", step.stderr);
+    assert_nothing_handed_over(&step);
+    assert!(
+        !step.stdout.contains("::add-mask::"),
+        "minted before the failure"
+    );
+}
+
 #[test]
 fn fault_66_gateway_errors_on_each_endpoint_fail_closed() {
     let rt = runtime();
@@ -254,6 +281,7 @@ fn fault_66_gateway_errors_on_each_endpoint_fail_closed() {
         "GET /orgs/{org}/teams/{team_slug}/memberships/{username}",
         "GET /repos/{owner}/{repo}/actions/runs/{run_id}",
         "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "POST /graphql",
     ] {
         story.forge.clear_faults();
         story.forge.add_fault(Fault::new(

@@ -1132,7 +1132,11 @@ async fn grant_writes_the_pg_variables_and_a_failed_revoke_is_exit_3_and_says_so
         .filter(|l| l.starts_with("::add-mask::"))
         .collect();
     let distinct: std::collections::BTreeSet<&&str> = masks.iter().collect();
-    assert_eq!(masks.len(), distinct.len(), "a value masked twice: {masks:#?}");
+    assert_eq!(
+        masks.len(),
+        distinct.len(),
+        "a value masked twice: {masks:#?}"
+    );
 
     // The post step with the database down.
     let state: Vec<(String, String)> =
@@ -1250,7 +1254,10 @@ async fn a_sigterm_after_the_mint_drops_the_login_role_before_exit() {
         .hits("POST /repos/{owner}/{repo}/issues/{issue_number}/comments")
         == 0
     {
-        assert!(started.elapsed() < Duration::from_secs(20), "no comment POST");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no comment POST"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(pg.roles_like(stem).len(), 1, "the role was not minted");
