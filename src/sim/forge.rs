@@ -346,6 +346,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct ForgeSim {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    wire: Arc<super::Wire>,
     task: JoinHandle<()>,
 }
 
@@ -379,10 +380,19 @@ impl ForgeSim {
             faults: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
         });
-        let task = super::serve(listener, Arc::clone(&shared), |shared, req| async move {
-            handle(&shared, req).await
-        });
-        Ok(Self { addr, shared, task })
+        let wire = Arc::new(super::Wire::default());
+        let task = super::serve(
+            listener,
+            Arc::clone(&shared),
+            Arc::clone(&wire),
+            |shared, req| async move { handle(&shared, req).await },
+        );
+        Ok(Self {
+            addr,
+            shared,
+            wire,
+            task,
+        })
     }
 
     /// `GITHUB_API_URL` for this simulator (`http://127.0.0.1:PORT`).
@@ -392,6 +402,11 @@ impl ForgeSim {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The latency and timeline of this simulator's answers.
+    pub fn wire(&self) -> &super::Wire {
+        &self.wire
     }
 
     /// Edits the state.

@@ -404,6 +404,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct OidcIssuer {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    wire: Arc<super::Wire>,
     task: JoinHandle<()>,
 }
 
@@ -438,10 +439,19 @@ impl OidcIssuer {
             huge_sent: AtomicU64::new(0),
             huge_finished: AtomicBool::new(false),
         });
-        let task = super::serve(listener, Arc::clone(&shared), |shared, req| async move {
-            handle(&shared, req).await
-        });
-        Ok(Self { addr, shared, task })
+        let wire = Arc::new(super::Wire::default());
+        let task = super::serve(
+            listener,
+            Arc::clone(&shared),
+            Arc::clone(&wire),
+            |shared, req| async move { handle(&shared, req).await },
+        );
+        Ok(Self {
+            addr,
+            shared,
+            wire,
+            task,
+        })
     }
 
     /// The issuer URL (`http://127.0.0.1:PORT`), as `iss` and the policy name it.
@@ -451,6 +461,11 @@ impl OidcIssuer {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The latency and timeline of this simulator's answers.
+    pub fn wire(&self) -> &super::Wire {
+        &self.wire
     }
 
     /// `ACTIONS_ID_TOKEN_REQUEST_URL`: it already has a query, as GitHub's does.
