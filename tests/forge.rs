@@ -189,7 +189,7 @@ async fn read_all(
 ) -> Result<(Policy, prod_access::decide::Request, Evidence), ForgeError> {
     let repo: Repository = gh.repository(&repo_ref()).await?;
     let text = gh
-        .policy_file(&repo_ref(), POLICY_PATH, &repo.default_branch)
+        .policy_file(&repo_ref(), POLICY_PATH, Some(&repo.default_branch))
         .await?;
     let policy = load_policy(&text).unwrap();
     let req = resolve_request(request.clone(), event, &RequestInputs::default(), &policy);
@@ -769,7 +769,7 @@ async fn catalogue_92_policy_is_read_from_the_default_branch_trunk() {
     let repo = gh.repository(&repo_ref()).await.unwrap();
     assert_eq!(repo.default_branch, "trunk");
     let text = gh
-        .policy_file(&repo_ref(), POLICY_PATH, &repo.default_branch)
+        .policy_file(&repo_ref(), POLICY_PATH, Some(&repo.default_branch))
         .await
         .unwrap();
     assert_eq!(text, POLICY);
@@ -787,7 +787,7 @@ async fn catalogue_92_policy_is_read_from_the_default_branch_trunk() {
 
     // Missing on the default branch: a configuration error naming the branch.
     let err = gh
-        .policy_file(&repo_ref(), ".github/other.yml", "trunk")
+        .policy_file(&repo_ref(), ".github/other.yml", Some("trunk"))
         .await
         .unwrap_err();
     assert_eq!(err.id(), "config.policy_not_found");
@@ -807,7 +807,7 @@ async fn oversized_policy_is_refused() {
     });
     let gh = client(&sim, test_config());
     let err = gh
-        .policy_file(&repo_ref(), "big.yml", "trunk")
+        .policy_file(&repo_ref(), "big.yml", Some("trunk"))
         .await
         .unwrap_err();
     assert_eq!(err.exit_class(), ExitClass::Config);
@@ -1051,7 +1051,7 @@ async fn policy_path_with_dot_segments_is_refused_without_a_request() {
     let gh = client(&sim, test_config());
     for path in ["../../orgs/acme", ".github/../x.yml", "/abs.yml", ""] {
         let err = gh
-            .policy_file(&repo_ref(), path, "trunk")
+            .policy_file(&repo_ref(), path, Some("trunk"))
             .await
             .unwrap_err();
         assert_eq!(err.exit_class(), ExitClass::Config, "{path}");

@@ -282,7 +282,7 @@ pub async fn verified_job<F: Forge>(
     // name the same repository (checked below) before anything it says is used.
     let repository = forge.repository(&runner.repo).await?;
     let policy_text = forge
-        .policy_file(&runner.repo, &inputs.policy, &repository.default_branch)
+        .policy_file(&runner.repo, &inputs.policy, None)
         .await?;
     let policy = load_policy(&policy_text)?;
     if inputs.audience != policy.identity.audience

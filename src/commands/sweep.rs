@@ -33,7 +33,7 @@ pub async fn run(
                 .policy_file(
                     &job.runner.repo,
                     &job.inputs.policy,
-                    &repository.default_branch,
+                    Some(&repository.default_branch),
                 )
                 .await?;
             load_policy(&text)?

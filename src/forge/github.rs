@@ -941,7 +941,12 @@ impl Forge for GitHub {
         })
     }
 
-    async fn policy_file(&self, repo: &RepoRef, path: &str, git_ref: &str) -> ForgeResult<String> {
+    async fn policy_file(
+        &self,
+        repo: &RepoRef,
+        path: &str,
+        git_ref: Option<&str>,
+    ) -> ForgeResult<String> {
         // SECURITY: `.` and `..` segments would be dropped silently by the URL builder, so
         // a path is refused rather than read from somewhere else than it says.
         if path.is_empty()
@@ -957,7 +962,11 @@ impl Forge for GitHub {
         }
         let mut segments = vec!["repos", repo.owner.as_str(), repo.name.as_str(), "contents"];
         segments.extend(path.split('/'));
-        let url = with_query(self.url(&segments), &[("ref", git_ref)]);
+        let where_ = git_ref.unwrap_or("the default branch");
+        let url = match git_ref {
+            Some(git_ref) => with_query(self.url(&segments), &[("ref", git_ref)]),
+            None => self.url(&segments),
+        };
         // The JSON form is base64: 4/3 of the file, plus line breaks.
         let cap = POLICY_CAP * 3 / 2 + 64 * 1024;
         let unreadable = |why: String| ForgeError::new(K::PolicyUnreadable, E_CONTENTS, why);
@@ -967,14 +976,14 @@ impl Forge for GitHub {
                 return Err(ForgeError::new(
                     K::PolicyNotFound,
                     E_CONTENTS,
-                    format!("policy {path} not found on {git_ref}"),
+                    format!("policy {path} not found on {where_}"),
                 )
                 .with_status(404));
             }
             Ok(Err(status)) => return Err(unexpected(E_CONTENTS, status)),
             Err(e) if e.kind == K::Body && e.detail.contains("larger than") => {
                 return Err(unreadable(format!(
-                    "policy {path} on {git_ref} is larger than {POLICY_CAP} bytes"
+                    "policy {path} on {where_} is larger than {POLICY_CAP} bytes"
                 )));
             }
             Err(e) => return Err(e),
@@ -982,25 +991,25 @@ impl Forge for GitHub {
         let value: serde_json::Value = parse(E_CONTENTS, &answer)?;
         if value.is_array() {
             return Err(unreadable(format!(
-                "{path} on {git_ref} is a directory, not a file"
+                "{path} on {where_} is a directory, not a file"
             )));
         }
         let c: GhContent = serde_json::from_value(value)
             .map_err(|_| ForgeError::new(K::Body, E_CONTENTS, "unexpected shape"))?;
         if c.kind != "file" {
             return Err(unreadable(format!(
-                "{path} on {git_ref} is a {}, not a file",
+                "{path} on {where_} is a {}, not a file",
                 c.kind
             )));
         }
         if c.size.is_some_and(|s| s > POLICY_CAP as u64) {
             return Err(unreadable(format!(
-                "policy {path} on {git_ref} is larger than {POLICY_CAP} bytes"
+                "policy {path} on {where_} is larger than {POLICY_CAP} bytes"
             )));
         }
         if c.encoding.as_deref() != Some("base64") {
             return Err(unreadable(format!(
-                "policy {path} on {git_ref} is not served base64-encoded (too large?)"
+                "policy {path} on {where_} is not served base64-encoded (too large?)"
             )));
         }
         let b64: Vec<u8> = c
@@ -1014,11 +1023,11 @@ impl Forge for GitHub {
             .map_err(|_| ForgeError::new(K::Body, E_CONTENTS, "`content` is not valid base64"))?;
         if bytes.len() > POLICY_CAP {
             return Err(unreadable(format!(
-                "policy {path} on {git_ref} is larger than {POLICY_CAP} bytes"
+                "policy {path} on {where_} is larger than {POLICY_CAP} bytes"
             )));
         }
         String::from_utf8(bytes)
-            .map_err(|_| unreadable(format!("policy {path} on {git_ref} is not UTF-8")))
+            .map_err(|_| unreadable(format!("policy {path} on {where_} is not UTF-8")))
     }
 
     async fn pull_request(&self, repo: &RepoRef, number: u64) -> ForgeResult<Option<PullRequest>> {

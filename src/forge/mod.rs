@@ -14,12 +14,14 @@
 
 pub mod evidence;
 pub mod github;
+pub mod memo;
 pub mod model;
 
 use std::future::Future;
 
 pub use evidence::{gather_evidence, reparse_with_head_commit};
 pub use github::{ForgeConfig, GitHub};
+pub use memo::{Ask, Memo};
 pub use model::*;
 
 use crate::error::ExitClass;
@@ -226,14 +228,15 @@ pub trait Forge: Sync {
     /// `GET /repos/{owner}/{repo}`.
     fn repository(&self, repo: &RepoRef) -> impl Future<Output = ForgeResult<Repository>> + Send;
 
-    /// The policy file at `git_ref` (the default branch). 404 is
+    /// The policy file at `git_ref`, or, with `None`, on the default branch (the contents
+    /// API without `ref` reads the default branch). 404 is
     /// [`ForgeErrorKind::PolicyNotFound`]; more than 256 KiB is
     /// [`ForgeErrorKind::PolicyUnreadable`].
     fn policy_file(
         &self,
         repo: &RepoRef,
         path: &str,
-        git_ref: &str,
+        git_ref: Option<&str>,
     ) -> impl Future<Output = ForgeResult<String>> + Send;
 
     /// The pull request; `None` when the forge answers 404 (missing, or invisible to the token).
