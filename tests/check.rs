@@ -89,10 +89,96 @@ fn json_output_lists_requirements() {
     let path = write_scenario(&cli, scenario("label-approved.json"));
     let run = cli.arg("--scenario").arg(path).run();
     run.expect_code(0);
-    let start = run.stdout.find('{').unwrap();
-    let v: Value = serde_json::from_str(&run.stdout[start..]).unwrap();
+    // `--json` is the alias of `--format json`: stdout is the document alone.
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["scope"], "db-read");
     assert!(v["requirements"].as_array().unwrap().len() > 10);
+}
+
+fn check_json(s: Value) -> (harness::Run, Value) {
+    let cli = Cli::new(&[
+        "check",
+        "--format",
+        "json",
+        "--policy-file",
+        &example("examples/policy.yml"),
+    ]);
+    let path = write_scenario(&cli, s);
+    let run = cli.arg("--scenario").arg(path).run();
+    let v: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.stdout));
+    (run, v)
+}
+
+#[test]
+fn format_json_is_one_document_with_a_decision_and_string_durations() {
+    let (run, v) = check_json(scenario("label-approved.json"));
+    run.expect_code(0);
+    assert_eq!(v["decision"], "granted");
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["ttl"], "15m");
+    assert_eq!(v["ttl_seconds"], 900);
+    assert_eq!(v["unmet"], json!([]));
+    // The offline warning is still given, on stderr.
+    assert!(run.stderr.contains("NOT verified"), "{}", run.stderr);
+
+    let (run, v) = check_json(scenario("label-stale-approval.json"));
+    run.expect_code(1);
+    assert_eq!(v["decision"], "denied");
+    assert!(
+        v["unmet"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("approvals-count")),
+        "{v:#}"
+    );
+    let req = v["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "approvals-count")
+        .unwrap();
+    assert_eq!(req["met"], false);
+    assert!(req["docs"].as_str().unwrap().starts_with("https://"));
+}
+
+#[test]
+fn format_json_matches_the_committed_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("schema/check-output.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let (_, v) = check_json(scenario("label-stale-approval.json"));
+    let props = schema["properties"].as_object().unwrap();
+    let doc = v.as_object().unwrap();
+    for key in schema["required"].as_array().unwrap() {
+        assert!(doc.contains_key(key.as_str().unwrap()), "{key} missing");
+    }
+    for key in doc.keys() {
+        assert!(props.contains_key(key), "{key} is not in the schema");
+    }
+    let words: Vec<&str> = schema["$defs"]["DecisionWord"]["enum"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        words.contains(&v["decision"].as_str().unwrap()),
+        "{words:?}"
+    );
+}
+
+#[test]
+fn format_json_carries_hostile_text_exactly_without_commands() {
+    let mut s = scenario("label-stale-approval.json");
+    let reason = "Prod-Access: INC-1 ::add-mask::x ##[error]y \u{202e}";
+    s["evidence"]["pull_request"]["body"] = json!(format!("fix\n\n{reason}"));
+    s["evidence"]["reviews"][0]["user"]["login"] = json!("::warning::pwn##[error]y");
+    let (run, v) = check_json(s);
+    run.expect_code(1);
+    run.assert_no_injected_commands(&[]);
+    assert!(!run.stdout.contains('\u{202e}'));
+    // The document still says exactly what the reviewer's login was.
+    assert!(v.to_string().contains("::warning::pwn##[error]y"), "{v:#}");
 }
 
 #[test]

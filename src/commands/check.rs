@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cli::{CheckArgs, IfNoRequest, Inputs};
@@ -58,7 +59,7 @@ pub fn run(
     console: &mut Console,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ExitClass, Error> {
-    let inputs = args.inputs.resolve(env)?;
+    let inputs = args.resolve(env)?;
     let Some(policy_file) = &args.policy_file else {
         return run_online(args, &inputs, console, env);
     };
@@ -69,7 +70,7 @@ pub fn run(
             print_policy(console, policy_file, &policy);
             Ok(ExitClass::Ok)
         }
-        Some(path) => run_scenario(path, &policy, &inputs, args.json, console),
+        Some(path) => run_scenario(path, &policy, &inputs, args.json(), console),
     }
 }
 
@@ -88,30 +89,8 @@ fn run_online(
     let found =
         crate::commands::block_on(grant::decide_online(&forge, &runner, inputs, env, &config))?;
     match found {
-        Found::NoRequest(why) => {
-            console.say(&format!(
-                "no request in this event: {}",
-                log_inline(&why, 200)
-            ));
-            Ok(match inputs.if_no_request {
-                IfNoRequest::Skip => ExitClass::Ok,
-                IfNoRequest::Fail => ExitClass::Denied,
-            })
-        }
-        Found::Decided(d) => {
-            if args.json {
-                let text = serde_json::to_string_pretty(&d.decision)
-                    .map_err(|e| Error::Usage(format!("cannot render the decision: {e}")))?;
-                console.say(&text);
-            } else {
-                print_decision(console, &d.decision, "WOULD BE GRANTED");
-            }
-            Ok(if d.decision.granted() {
-                ExitClass::Ok
-            } else {
-                ExitClass::Denied
-            })
-        }
+        Found::NoRequest(why) => no_request(console, &why, inputs, args.json(), true),
+        Found::Decided(d) => show(console, &d.decision, args.json(), true),
     }
 }
 
@@ -212,10 +191,16 @@ fn run_scenario(
         scope_trailer: policy.request.scope_trailer.clone(),
         labels: policy.request.labels.keys().cloned().collect(),
     };
-    console.say(&format!(
-        "prod-access check: OFFLINE what-if from {}: token claims and forge evidence are NOT verified",
+    let banner = format!(
+        "check: OFFLINE what-if from {}: token claims and forge evidence are NOT verified",
         path.display()
-    ));
+    );
+    // With --format json, stdout is the document alone: the warning goes to stderr.
+    if json {
+        console.error(&banner);
+    } else {
+        console.say(&format!("prod-access {banner}"));
+    }
     let outcome = parse_event(
         &scenario.event_name,
         &payload,
@@ -225,14 +210,7 @@ fn run_scenario(
     let event_request = match outcome {
         EventOutcome::Request(r) => r,
         EventOutcome::NoRequest { why } => {
-            console.say(&format!(
-                "no request in this event: {}",
-                log_inline(&why, 200)
-            ));
-            return Ok(match inputs.if_no_request {
-                IfNoRequest::Skip => ExitClass::Ok,
-                IfNoRequest::Fail => ExitClass::Denied,
-            });
+            return no_request(console, &why, inputs, json, false);
         }
     };
     let request_inputs = RequestInputs {
@@ -250,18 +228,193 @@ fn run_scenario(
         runner: &runner,
         now: scenario.now.unwrap_or_else(Utc::now),
     });
+    show(console, &decision, json, false)
+}
+
+/// Prints a decision (text or the JSON document) and returns its exit class.
+fn show(
+    console: &mut Console,
+    decision: &Decision,
+    json: bool,
+    verified: bool,
+) -> Result<ExitClass, Error> {
     if json {
-        let text = serde_json::to_string_pretty(&decision)
-            .map_err(|e| Error::Usage(format!("cannot render the decision: {e}")))?;
-        console.say(&text);
+        print_json(console, &CheckOutput::decided(decision, verified))?;
     } else {
-        print_decision(console, &decision, "WOULD BE GRANTED");
+        print_decision(console, decision, "WOULD BE GRANTED");
     }
     Ok(if decision.granted() {
         ExitClass::Ok
     } else {
         ExitClass::Denied
     })
+}
+
+fn no_request(
+    console: &mut Console,
+    why: &str,
+    inputs: &Inputs,
+    json: bool,
+    verified: bool,
+) -> Result<ExitClass, Error> {
+    if json {
+        print_json(console, &CheckOutput::no_request(why, verified))?;
+    } else {
+        console.say(&format!(
+            "no request in this event: {}",
+            log_inline(why, 200)
+        ));
+    }
+    Ok(match inputs.if_no_request {
+        IfNoRequest::Skip => ExitClass::Ok,
+        IfNoRequest::Fail => ExitClass::Denied,
+    })
+}
+
+fn print_json(console: &mut Console, output: &CheckOutput) -> Result<(), Error> {
+    console.json(output).map_err(|e| Error::Config {
+        id: "config.output",
+        detail: format!("cannot render the decision as JSON: {e}"),
+    })
+}
+
+/// Path of the committed schema of `check --format json`, relative to the crate root.
+pub const OUTPUT_SCHEMA_PATH: &str = "schema/check-output.schema.json";
+
+/// The schema of `check --format json` as pretty-printed JSON with a trailing newline.
+pub fn output_schema_json() -> String {
+    let schema = schemars::schema_for!(CheckOutput);
+    format!("{:#}\n", schema.as_value())
+}
+
+/// What `check --format json` prints: one document, nothing before it on stdout.
+/// Durations are strings in the policy's syntax (`"15m"`) and seconds.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(title = "prod-access check output, version 1")]
+pub struct CheckOutput {
+    /// The version of this document's shape; a change that removes or renames a field
+    /// raises it.
+    pub version: u32,
+    /// `granted`: every requirement met (`check` would exit 0); `denied`: at least one
+    /// unmet (exit 1); `no-request`: the event asked for nothing (exit 0 with
+    /// `if-no-request: skip`, 1 with `fail`).
+    pub decision: DecisionWord,
+    /// `false` for `--scenario`: the token claims and forge answers came from a file and
+    /// were not verified.
+    pub verified: bool,
+    /// The scope the request resolved to.
+    pub scope: Option<String>,
+    /// The requester: the token's `actor`.
+    pub requester: Option<UserOut>,
+    /// The credential's lifetime, e.g. `"15m"`.
+    pub ttl: Option<String>,
+    /// The same lifetime in seconds.
+    pub ttl_seconds: Option<u64>,
+    /// Granted without approvals under `break_glass: true`.
+    pub break_glass: bool,
+    /// The ids of the unmet requirements, in the order checked.
+    pub unmet: Vec<String>,
+    /// Every requirement checked, met or unmet.
+    pub requirements: Vec<RequirementOut>,
+    /// The approvals that counted.
+    pub approvers: Vec<ApproverOut>,
+    /// Why there is no request (only with `decision: no-request`).
+    pub no_request: Option<String>,
+}
+
+/// The verdict of [`CheckOutput`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionWord {
+    Granted,
+    Denied,
+    NoRequest,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UserOut {
+    pub login: String,
+    /// The numeric id, where the forge gave one.
+    pub id: Option<u64>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RequirementOut {
+    /// The kebab-case id (`fresh-approval`), as in stderr, the summary and the docs.
+    pub id: String,
+    pub met: bool,
+    /// A sentence a person understands. Holds user text: escape it before showing it.
+    pub detail: String,
+    /// The requirement's documentation.
+    pub docs: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ApproverOut {
+    pub login: String,
+    pub id: Option<u64>,
+    /// The commit approved (none for a deployment approval).
+    pub sha: Option<String>,
+}
+
+impl CheckOutput {
+    fn decided(d: &Decision, verified: bool) -> Self {
+        Self {
+            version: 1,
+            decision: if d.granted() {
+                DecisionWord::Granted
+            } else {
+                DecisionWord::Denied
+            },
+            verified,
+            scope: d.scope.clone(),
+            requester: Some(UserOut {
+                login: d.requester.login.clone(),
+                id: d.requester.id,
+            }),
+            ttl: d.ttl.map(duration::format),
+            ttl_seconds: d.ttl.map(|t| t.as_secs()),
+            break_glass: d.break_glass,
+            unmet: d.unmet().map(|r| r.id.to_string()).collect(),
+            requirements: d
+                .requirements
+                .iter()
+                .map(|r| RequirementOut {
+                    id: r.id.to_string(),
+                    met: r.met,
+                    detail: r.detail.clone(),
+                    docs: format!("{}#{}", crate::commands::grant::REQUIREMENTS_DOC, r.id),
+                })
+                .collect(),
+            approvers: d
+                .approvers
+                .iter()
+                .map(|a| ApproverOut {
+                    login: a.user.login.clone(),
+                    id: a.user.id,
+                    sha: a.sha.clone(),
+                })
+                .collect(),
+            no_request: None,
+        }
+    }
+
+    fn no_request(why: &str, verified: bool) -> Self {
+        Self {
+            version: 1,
+            decision: DecisionWord::NoRequest,
+            verified,
+            scope: None,
+            requester: None,
+            ttl: None,
+            ttl_seconds: None,
+            break_glass: false,
+            unmet: Vec::new(),
+            requirements: Vec::new(),
+            approvers: Vec::new(),
+            no_request: Some(why.to_string()),
+        }
+    }
 }
 
 /// The decision as text: a headline, then every requirement with `[x]`/`[ ]`; each unmet
@@ -311,9 +464,10 @@ pub fn print_decision(console: &mut Console, decision: &Decision, granted_word: 
     }
     for r in decision.unmet() {
         console.error(&format!(
-            "denied: {}: {} (see docs/requirements.md#{})",
+            "denied: {}: {} (see {}#{})",
             r.id,
             log_inline(&r.detail, 500),
+            crate::commands::grant::REQUIREMENTS_DOC,
             r.id
         ));
     }
@@ -321,4 +475,27 @@ pub fn print_decision(console: &mut Console, decision: &Decision, granted_word: 
 
 fn short(sha: &str) -> String {
     sha.chars().take(7).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_output_schema_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(OUTPUT_SCHEMA_PATH);
+        let want = output_schema_json();
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            if let Err(e) = std::fs::write(&path, &want) {
+                panic!("cannot write {}: {e}", path.display());
+            }
+            return;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{OUTPUT_SCHEMA_PATH} differs from the schema the code produces; refresh it with\n  \
+             UPDATE_SCHEMA=1 cargo test --lib commands::check\nand commit the result"
+        );
+    }
 }
