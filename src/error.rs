@@ -151,10 +151,10 @@ impl Error {
                 }
                 Some(help)
             }
-            Error::Policy(_) | Error::PolicyErrors(_) => Some(
-                "see docs/policy.md; `prod-access check --policy-file FILE` validates a policy locally"
-                    .into(),
-            ),
+            Error::Policy(_) | Error::PolicyErrors(_) => Some(format!(
+                "see {}/policy.md; `prod-access check --policy-file FILE` validates a policy locally",
+                crate::policy::DOCS_URL
+            )),
             Error::InsecureUrl { .. } => Some(
                 "use https (plain http only to 127.0.0.1, ::1 or localhost), without user:password@ or a #fragment"
                     .into(),

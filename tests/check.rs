@@ -284,3 +284,138 @@ fn every_requirement_id_has_an_anchor_in_both_docs() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Policy authoring: `check --policy-file` names every problem at once.
+// ---------------------------------------------------------------------------------------
+
+const AUTHORING_POLICY: &str = "version: 1
+identity:
+  claims:
+    repository: acme/payments
+    job_workflow_ref: acme/payments/.github/workflows/prod-access.yml@refs/heads/main
+scopes:
+  db:
+    credential: { kind: jwt, audience: payments-api, claimz: {} }
+    ttl: 3h
+    max-ttl: 1h
+    approvals: { required: 1, form: [octocat] }
+providers:
+  jwt: { issuer: https://prod-access.acme.dev, key_env: K }
+";
+
+#[test]
+fn every_problem_of_a_policy_is_named_in_one_run_with_near_misses() {
+    let cli = Cli::new(&["check", "--policy-file", "p.yml"]);
+    cli.file("p.yml", AUTHORING_POLICY);
+    let run = cli.run();
+    run.expect_code(2);
+    for needle in [
+        "config.unknown_key: scopes.db.credential.claimz (line 8): unknown key `claimz`; did you mean `claims`?",
+        "config.unknown_key: scopes.db.max-ttl (line 10): unknown key `max-ttl`; did you mean `max_ttl`?",
+        "config.unknown_key: scopes.db.approvals.form (line 11): unknown key `form`; did you mean `from`?",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle}\n{}", run.stderr);
+    }
+    assert!(
+        run.stderr.contains("policy: 3 problem(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("https://github.com/prod-access/prod-access/blob/main/docs/policy.md"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unknown_keys_and_rule_errors_are_reported_together() {
+    let text = AUTHORING_POLICY.replace("ttl: 3h", "ttl: 3h\n    max_ttl: 1h");
+    let cli = Cli::new(&["check", "--policy-file", "p.yml"]);
+    cli.file("p.yml", text);
+    let run = cli.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("policy: 4 problem(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("config.ttl_over_max"), "{}", run.stderr);
+}
+
+#[test]
+fn a_regex_error_keeps_its_caret_under_the_problem() {
+    let text = AUTHORING_POLICY
+        .replace(", claimz: {}", "")
+        .replace("max-ttl", "max_ttl")
+        .replace("ttl: 3h", "ttl: 15m")
+        .replace("form:", "from:")
+        .replace(
+            "scopes:",
+            "request:\n  reason_pattern: 'INC-[0-9]+(x'\nscopes:",
+        );
+    let cli = Cli::new(&["check", "--policy-file", "p.yml"]);
+    cli.file("p.yml", text);
+    let run = cli.run();
+    run.expect_code(2);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| l.ends_with("INC-[0-9]+(x"))
+        .unwrap_or_else(|| panic!("the pattern is not on a line of its own:\n{}", run.stderr));
+    let caret = lines[i + 1].find('^').expect("a caret line");
+    assert_eq!(
+        lines[i].char_indices().nth(caret).map(|(_, c)| c),
+        Some('('),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn one_size_limit_with_one_message() {
+    let limit = 256 * 1024;
+    for size in [limit + 1, 2 * 1024 * 1024] {
+        let cli = Cli::new(&["check", "--policy-file", "p.yml"]);
+        let mut text = String::from("version: 1\nscopes: {}\n");
+        text.push_str(&"#".repeat(size - text.len()));
+        cli.file("p.yml", &text);
+        let run = cli.run();
+        run.expect_code(2);
+        assert!(
+            run.stderr.contains(&format!(
+                "config.too_large: the policy is {size} bytes, more than the limit of {limit} bytes"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_policy_without_identity_claims_is_valid_with_a_warning() {
+    let text = AUTHORING_POLICY
+        .replace(", claimz: {}", "")
+        .replace("max-ttl", "max_ttl")
+        .replace("ttl: 3h", "ttl: 15m")
+        .replace("form:", "from:");
+    let start = text.find("identity:").unwrap();
+    let end = text.find("scopes:").unwrap();
+    let without = format!("{}{}", &text[..start], &text[end..]);
+    let cli = Cli::new(&["check", "--policy-file", "p.yml"]);
+    cli.file("p.yml", &without);
+    let run = cli.run();
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("warning: policy.no_identity_claims"),
+        "{}",
+        run.stderr
+    );
+    let cli = Cli::new(&["check", "--policy-file", "p.yml"]);
+    cli.file("p.yml", &text);
+    let run = cli.run();
+    run.expect_code(0);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}

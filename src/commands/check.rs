@@ -24,8 +24,6 @@ use crate::oidc::VerifiedIdentity;
 use crate::policy::{Policy, duration, load_policy_all_errors};
 use crate::runner::RunnerHints;
 
-/// Largest policy file read from disk (the compiler caps it again).
-const MAX_POLICY_FILE: u64 = 1024 * 1024;
 /// Largest scenario file.
 const MAX_SCENARIO_FILE: u64 = 32 * 1024 * 1024;
 
@@ -63,8 +61,11 @@ pub fn run(
     let Some(policy_file) = &args.policy_file else {
         return run_online(args, &inputs, console, env);
     };
-    let text = read_capped(policy_file, MAX_POLICY_FILE)?;
+    let text = read_policy_file(policy_file)?;
     let policy = load_policy_all_errors(&text).map_err(Error::PolicyErrors)?;
+    for (id, warning) in policy.warnings() {
+        console.error(&format!("warning: {id}: {warning}"));
+    }
     match &args.scenario {
         None => {
             print_policy(console, policy_file, &policy);
@@ -91,6 +92,23 @@ fn run_online(
     match found {
         Found::NoRequest(why) => no_request(console, &why, inputs, args.json(), true),
         Found::Decided(d) => show(console, &d.decision, args.json(), true),
+    }
+}
+
+/// A local policy file, refused above the one policy size limit with the one message
+/// (`config.too_large`) the compiler gives.
+fn read_policy_file(path: &Path) -> Result<String, Error> {
+    let limit = crate::policy::compile::MAX_POLICY_BYTES;
+    match read_capped(path, limit as u64) {
+        Err(Error::Usage(m)) if m.contains("is larger than") => {
+            let size = std::fs::metadata(path)
+                .map(|m| m.len() as usize)
+                .unwrap_or(limit + 1);
+            Err(Error::PolicyErrors(vec![
+                crate::policy::PolicyError::TooLarge { size, limit },
+            ]))
+        }
+        other => other,
     }
 }
 
