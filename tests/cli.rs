@@ -278,6 +278,39 @@ fn demo_tells_the_whole_story_without_showing_the_token() {
         );
     }
     run.assert_no_injected_commands(&[]);
+    // A screen per act: the policy, the one unmet requirement, the masked log, the
+    // comment as it reads, an ending that is true (issue 14, item 4).
+    let lines = run.stdout.lines().count();
+    assert!(lines <= 70, "{lines} lines:\n{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("approvals: { required: 1, from: [bob] }")
+    );
+    assert!(
+        !run.stdout.contains("[x]"),
+        "requirement lists are counted, not printed"
+    );
+    assert!(
+        run.stdout.contains("24 of 25 requirements met"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.matches("approvals-count").count() <= 2,
+        "{}",
+        run.stdout
+    );
+    for raw in ["%3A", "\u{200b}", "\\u{200b}", "<!--", "| ---", "\\-"] {
+        assert!(
+            !run.stdout.contains(raw),
+            "{raw:?} shown raw:\n{}",
+            run.stdout
+        );
+    }
+    let denial = &run.stdout[..run.stdout.find("== 2.").unwrap()];
+    assert!(!denial.contains("Grant id"), "{denial}");
+    assert!(run.stdout.contains("(add-mask: ***"), "{}", run.stdout);
+    assert!(run.stdout.contains("stays valid until"), "{}", run.stdout);
     // A JWT is three base64url segments; none of the demo's output may carry one.
     let jwt =
         regex::Regex::new(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}")
