@@ -157,10 +157,25 @@ fn format_json_matches_the_committed_schema() {
     for key in doc.keys() {
         assert!(props.contains_key(key), "{key} is not in the schema");
     }
-    let words: Vec<&str> = schema["$defs"]["DecisionWord"]["enum"]
+    // `enum: [...]`, or `oneOf: [{const: ...}, ...]` when the variants are documented.
+    let def = &schema["$defs"]["DecisionWord"];
+    let mut words: Vec<&str> = def["enum"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    for alt in def["oneOf"].as_array().into_iter().flatten() {
+        words.extend(alt["const"].as_str());
+        words.extend(
+            alt["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
+    }
+    for word in ["granted", "denied", "no-request", "policy-valid", "error"] {
+        assert!(words.contains(&word), "{word} not in the schema: {words:?}");
+    }
     assert!(
         words.contains(&v["decision"].as_str().unwrap()),
         "{words:?}"
@@ -418,4 +433,50 @@ fn a_policy_without_identity_claims_is_valid_with_a_warning() {
     let run = cli.run();
     run.expect_code(0);
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}
+
+#[test]
+fn format_json_is_one_document_for_every_outcome() {
+    // A valid policy alone.
+    let run = Cli::new(&[
+        "check",
+        "--format",
+        "json",
+        "--policy-file",
+        &example("examples/policy.yml"),
+    ])
+    .run();
+    run.expect_code(0);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["decision"], "policy-valid");
+    assert_eq!(v["warnings"], json!([]));
+
+    // An invalid policy: every problem, with its line.
+    let cli = Cli::new(&["check", "--format", "json", "--policy-file", "p.yml"]);
+    cli.file("p.yml", AUTHORING_POLICY);
+    let run = cli.run();
+    run.expect_code(2);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["decision"], "error");
+    assert_eq!(v["error"]["exit_code"], 2);
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 3, "{v:#}");
+    assert_eq!(problems[0]["id"], "config.unknown_key");
+    assert_eq!(problems[0]["line"], 8);
+    assert_eq!(problems[0]["path"], "scopes.db.credential.claimz");
+
+    // Online outside a runner: the missing variables, as an error document.
+    let run = Cli::new(&["check", "--format", "json"]).run();
+    run.expect_code(2);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["decision"], "error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("GITHUB_EVENT_NAME, GITHUB_EVENT_PATH"),
+        "{v:#}"
+    );
+    // stderr still says it for people.
+    assert!(run.stderr.contains("GITHUB_EVENT_NAME"));
 }

@@ -57,16 +57,48 @@ pub fn run(
     console: &mut Console,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ExitClass, Error> {
+    let result = run_inner(args, console, env);
+    // With --format json, stdout is one document whatever happened: an error is one too
+    // (and is reported on stderr as well, as always).
+    if args.json()
+        && let Err(e) = &result
+    {
+        print_json(console, &CheckOutput::error(e))?;
+    }
+    result
+}
+
+fn run_inner(
+    args: &CheckArgs,
+    console: &mut Console,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ExitClass, Error> {
     let inputs = args.resolve(env)?;
     let Some(policy_file) = &args.policy_file else {
+        crate::commands::preflight(env, &inputs, true)?;
         return run_online(args, &inputs, console, env);
     };
     let text = read_policy_file(policy_file)?;
     let policy = load_policy_all_errors(&text).map_err(Error::PolicyErrors)?;
-    for (id, warning) in policy.warnings() {
+    let warnings = policy.warnings();
+    for (id, warning) in &warnings {
         console.error(&format!("warning: {id}: {warning}"));
     }
     match &args.scenario {
+        None if args.json() => {
+            let mut out = CheckOutput::empty(DecisionWord::PolicyValid, true);
+            out.warnings = warnings
+                .iter()
+                .map(|(id, message)| ProblemOut {
+                    id: (*id).to_string(),
+                    path: None,
+                    line: None,
+                    message: message.clone(),
+                })
+                .collect();
+            print_json(console, &out)?;
+            Ok(ExitClass::Ok)
+        }
         None => {
             print_policy(console, policy_file, &policy);
             Ok(ExitClass::Ok)
@@ -338,15 +370,52 @@ pub struct CheckOutput {
     pub approvers: Vec<ApproverOut>,
     /// Why there is no request (only with `decision: no-request`).
     pub no_request: Option<String>,
+    /// What is allowed but probably not meant in the policy (`check --policy-file`).
+    pub warnings: Vec<ProblemOut>,
+    /// Why nothing was decided (only with `decision: error`; exit 2 or 3).
+    pub error: Option<ErrorOut>,
+    /// Every problem of an invalid policy, in line order (with `decision: error`).
+    pub problems: Vec<ProblemOut>,
+}
+
+/// A problem or warning about the policy.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProblemOut {
+    /// Stable id, e.g. `config.unknown_key` (docs/policy.md lists them).
+    pub id: String,
+    /// Key path, e.g. `scopes.db-read.ttl`.
+    pub path: Option<String>,
+    /// 1-based line in the policy file.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// An error that stopped the check.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorOut {
+    /// Stable id, where the error has one.
+    pub id: Option<String>,
+    /// The process's exit code: 2 usage or configuration, 3 upstream, 1 a refused token.
+    pub exit_code: i32,
+    pub message: String,
+    /// A next step, where there is one.
+    pub help: Option<String>,
 }
 
 /// The verdict of [`CheckOutput`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DecisionWord {
+    /// Every requirement met: `check` exits 0.
     Granted,
+    /// At least one requirement unmet: exit 1.
     Denied,
+    /// The event asked for nothing.
     NoRequest,
+    /// `--policy-file` alone: the policy is valid (exit 0); `warnings` may say more.
+    PolicyValid,
+    /// Nothing decided: `error` says why, `problems` lists a policy's problems.
+    Error,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -414,13 +483,16 @@ impl CheckOutput {
                 })
                 .collect(),
             no_request: None,
+            warnings: Vec::new(),
+            error: None,
+            problems: Vec::new(),
         }
     }
 
-    fn no_request(why: &str, verified: bool) -> Self {
+    fn empty(decision: DecisionWord, verified: bool) -> Self {
         Self {
             version: 1,
-            decision: DecisionWord::NoRequest,
+            decision,
             verified,
             scope: None,
             requester: None,
@@ -430,8 +502,42 @@ impl CheckOutput {
             unmet: Vec::new(),
             requirements: Vec::new(),
             approvers: Vec::new(),
-            no_request: Some(why.to_string()),
+            no_request: None,
+            warnings: Vec::new(),
+            error: None,
+            problems: Vec::new(),
         }
+    }
+
+    fn no_request(why: &str, verified: bool) -> Self {
+        let mut out = Self::empty(DecisionWord::NoRequest, verified);
+        out.no_request = Some(why.to_string());
+        out
+    }
+
+    fn error(e: &Error) -> Self {
+        let mut out = Self::empty(DecisionWord::Error, false);
+        let policy_problems: Vec<&crate::policy::PolicyError> = match e {
+            Error::PolicyErrors(list) => list.iter().collect(),
+            Error::Policy(one) => vec![one],
+            _ => Vec::new(),
+        };
+        out.problems = policy_problems
+            .into_iter()
+            .map(|p| ProblemOut {
+                id: p.id().to_string(),
+                path: p.at().map(|a| a.path.clone()).filter(|p| !p.is_empty()),
+                line: p.line(),
+                message: p.to_string(),
+            })
+            .collect();
+        out.error = Some(ErrorOut {
+            id: e.id().map(str::to_string),
+            exit_code: e.exit_class().code(),
+            message: e.to_string(),
+            help: e.help(),
+        });
+        out
     }
 }
 

@@ -50,12 +50,7 @@ pub fn run(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ExitClass, Error> {
     match command {
-        Command::Check(args) => {
-            if args.policy_file.is_none() {
-                preflight(env, &args.resolve(env)?, true)?;
-            }
-            check::run(&args, console, env)
-        }
+        Command::Check(args) => check::run(&args, console, env),
         Command::Grant(args) => {
             preflight(env, &args.inputs.resolve(env)?, true)?;
             let job = grant::Job::from_env(&args.inputs, env)?;
@@ -115,7 +110,7 @@ pub fn run(
 
 /// The runner's variables a job command reads, named all at once when missing (with the
 /// flag that stands in, where there is one), before any network call.
-fn preflight(
+pub(crate) fn preflight(
     env: &dyn Fn(&str) -> Option<String>,
     inputs: &crate::cli::Inputs,
     oidc: bool,
