@@ -11,7 +11,16 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    // Only this crate's own checkout counts: a source tarball unpacked inside some other
+    // repository must not take that repository's commit.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let own = git(&["rev-parse", "--show-toplevel"]).is_some_and(|top| {
+        std::fs::canonicalize(&top).ok() == std::fs::canonicalize(&manifest).ok()
+    });
+    let commit = own
+        .then(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .flatten()
+        .unwrap_or_else(|| "unknown".into());
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     println!("cargo:rustc-env=PROD_ACCESS_VERSION={version} ({commit})");
     println!("cargo:rerun-if-changed=build.rs");
