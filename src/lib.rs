@@ -20,6 +20,7 @@
 //! | [`oidc`] | the verified job identity |
 //! | [`forge`] | forge-neutral facts, the `Forge` trait, the GitHub REST client, evidence gathering |
 //! | [`http`] | the one HTTP client builder: pinned roots, no redirects |
+//! | [`no_dumps`] | core dumps off before any secret exists |
 //! | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
 //! | [`decide`] | the pure decision core: requirements met or unmet |
 //! | [`credential`] | trait `Provider` (mint, revoke, sweep); one file per kind (`jwt`) |
@@ -41,6 +42,7 @@ pub mod error;
 pub mod event;
 pub mod forge;
 pub mod http;
+pub mod no_dumps;
 pub mod oidc;
 pub mod policy;
 pub mod runner;

@@ -20,7 +20,7 @@ use prod_access::runner::RunnerHints;
 use prod_access::secret::Secret;
 use prod_access::sim::forge::{
     Fault, FaultKind, ForgeSim, SimRepo, approval_json, commit_json, labeled_event_json, pull_json,
-    review_json, run_json, user_json,
+    review_json, run_json, run_pull_request_json, user_json,
 };
 use serde_json::{Map, Value, json};
 
@@ -137,12 +137,18 @@ async fn sim() -> ForgeSim {
     sim
 }
 
+/// The run, for PR events listing PR #7 at its current head, as GitHub binds a PR's run.
 fn set_run(sim: &ForgeSim, event: &str, head_sha: &str) {
     sim.with(|s| {
-        s.repo(REPO).runs.insert(
-            RUN_ID,
-            run_json(RUN_ID, event, head_sha, 1, carol(), carol()),
-        );
+        let r = s.repo(REPO);
+        let mut run = run_json(RUN_ID, event, head_sha, 1, carol(), carol());
+        if matches!(event, "pull_request" | "pull_request_target")
+            && let Some(pr) = r.pulls.get(&PR)
+        {
+            let head = pr["head"]["sha"].as_str().unwrap_or_default().to_string();
+            run["pull_requests"] = json!([run_pull_request_json(r, PR, &head, "trunk")]);
+        }
+        r.runs.insert(RUN_ID, run);
     });
 }
 
@@ -281,9 +287,13 @@ async fn label_request_evidence_is_read_from_the_api_and_grants() {
     assert!(log.iter().all(|r| r.authorized && !r.token_elsewhere));
     // The request count of a granted label request (reads only, before the audit comment):
     // repo, policy, run, PR, reviews, issue events, 2 permissions (carol, alice),
-    // 2 team checks (@acme/sre, @acme/backend), 2 memberships.
+    // 2 team checks (@acme/sre, @acme/backend), 2 memberships, and the PR again (its head,
+    // read after the reviews, beside the permissions).
     let routes: Vec<&str> = log.iter().map(|r| r.route.as_str()).collect();
-    assert_eq!(log.len(), 12, "{routes:#?}");
+    assert_eq!(log.len(), 13, "{routes:#?}");
+    assert_eq!(sim.hits("GET /repos/{owner}/{repo}/pulls/{pull_number}"), 2);
+    assert_eq!(ev.pr_head_now.as_deref(), Some(HEAD));
+    assert_eq!(ev.permission_user_ids.get("alice"), Some(&10));
 }
 
 #[tokio::test]
@@ -351,6 +361,12 @@ async fn trailer_on_push_finds_the_merged_pr_through_commit_pulls() {
 async fn dispatch_with_pull_request_reads_that_pr() {
     let sim = sim().await;
     set_run(&sim, "workflow_dispatch", HEAD);
+    // Its head commit is read too (a `Prod-Access:` trailer there asks for the scope).
+    sim.with(|s| {
+        s.repo(REPO)
+            .commits
+            .insert(HEAD.into(), commit_json(HEAD, "Fix the index", None, None));
+    });
     let id = identity("workflow_dispatch", "refs/heads/trunk", HEAD, None);
     let gh = client(&sim, test_config());
     let event = EventRequest {

@@ -3,115 +3,13 @@
 //! the token appears only on its `::add-mask::` line and in `GITHUB_ENV`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+mod steps;
+
+use prod_access::sim::forge::{Fault, FaultKind};
+use prod_access::sim::story;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-use prod_access::emit::files::parse_runner_file;
-use prod_access::sim::forge::{Fault, FaultKind};
-use prod_access::sim::story::{self, Story};
-
-struct Step {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    dir: PathBuf,
-}
-
-impl Step {
-    fn file(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
-    }
-    fn pairs(&self, name: &str) -> BTreeMap<String, String> {
-        parse_runner_file(&self.file(name), false)
-            .unwrap()
-            .into_iter()
-            .collect()
-    }
-    fn token(&self) -> Option<String> {
-        self.pairs("env").get("PROD_ACCESS_TOKEN").cloned()
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn start(rt: &tokio::runtime::Runtime) -> Story {
-    rt.block_on(Story::start()).expect("the simulators start")
-}
-
-/// Runs the binary for one step in its own runner directory.
-fn run(
-    story: &Story,
-    name: &str,
-    args: &[&str],
-    edit: impl FnOnce(&mut BTreeMap<String, String>, &Path),
-) -> Step {
-    let dir = story.step_dir(name).unwrap();
-    let mut env = story.env(&dir);
-    edit(&mut env, &dir);
-    let out = Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(&env)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let step = Step {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir,
-    };
-    assert!(!step.stderr.contains("panicked"), "{}", step.stderr);
-    step
-}
-
-fn grant(story: &Story, name: &str) -> Step {
-    run(story, name, &["grant"], |_, _| {})
-}
-
-/// The token appears on stdout only on its mask line, which precedes every other line that
-/// could show it, and nowhere else but GITHUB_ENV.
-fn assert_token_contained(step: &Step, story: &Story) {
-    let token = step.token().expect("a token in GITHUB_ENV");
-    let mut lines = step.stdout.lines();
-    let mask = format!("::add-mask::{token}");
-    assert!(
-        lines.any(|l| l == mask),
-        "no mask line for the token:\n{}",
-        step.stdout
-    );
-    let on_stdout = step.stdout.lines().filter(|l| l.contains(&token)).count();
-    assert_eq!(on_stdout, 1, "the token is on stdout beyond its mask line");
-    let signature = token.rsplit('.').next().unwrap();
-    for (what, text) in [
-        ("stderr", step.stderr.clone()),
-        ("outputs", step.file("output")),
-        ("state", step.file("state")),
-        ("summary", step.file("summary.md")),
-        ("comments", story.comments().join("\n")),
-    ] {
-        assert!(
-            !text.contains(signature),
-            "the token's signature is in {what}"
-        );
-    }
-}
-
-fn assert_nothing_handed_over(step: &Step) {
-    assert_eq!(step.token(), None, "a token reached GITHUB_ENV");
-    assert_ne!(
-        step.pairs("output").get("granted").map(String::as_str),
-        Some("true")
-    );
-}
+use steps::*;
 
 #[test]
 fn label_request_denied_without_approval_then_granted_after_one() {
@@ -140,13 +38,34 @@ fn label_request_denied_without_approval_then_granted_after_one() {
     assert_eq!(granted.code, 0, "{}\n{}", granted.stdout, granted.stderr);
     assert_token_contained(&granted, &story);
     // The forge requests of one granted label request (the note on the issue cites it):
-    // repository, policy, run, PR, reviews, label events, 2 permissions, team visible,
-    // membership, comments (replay check), comment POST.
-    let requests: Vec<String> = story.forge.requests()[before..]
+    // repository, policy, run, PR, reviews, label events, 2 permissions, the PR again (its
+    // head, after the reviews), team visible, membership, comments (replay check) and the
+    // identity the tool posts as (GraphQL `viewer`), the comment POST, and the comments
+    // again (did another job of this run attempt get there first?).
+    let mut requests: Vec<String> = story.forge.requests()[before..]
         .iter()
         .map(|r| r.route.clone())
         .collect();
-    assert_eq!(requests.len(), 12, "{requests:#?}");
+    requests.sort();
+    let mut expected = vec![
+        "GET /repos/{owner}/{repo}",
+        "GET /repos/{owner}/{repo}/contents/{path}",
+        "GET /repos/{owner}/{repo}/actions/runs/{run_id}",
+        "GET /repos/{owner}/{repo}/pulls/{pull_number}",
+        "GET /repos/{owner}/{repo}/pulls/{pull_number}",
+        "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+        "GET /repos/{owner}/{repo}/issues/{issue_number}/events",
+        "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
+        "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
+        "GET /orgs/{org}/teams/{team_slug}",
+        "GET /orgs/{org}/teams/{team_slug}/memberships/{username}",
+        "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "POST /graphql",
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+    ];
+    expected.sort_unstable();
+    assert_eq!(requests, expected);
     let out = granted.pairs("output");
     assert_eq!(out.get("granted").map(String::as_str), Some("true"));
     assert_eq!(out.get("scope").map(String::as_str), Some("api-read"));
@@ -322,6 +241,33 @@ fn fault_72_insecure_api_url_is_a_config_error() {
     );
 }
 
+/// Row 70: GraphQL answers 200 with `errors` and partial `data` (the `viewer` question).
+#[test]
+fn fault_70_graphql_errors_with_partial_data_fail() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    story.forge.add_fault(Fault::new(
+        "POST /graphql",
+        FaultKind::Status {
+            status: 200,
+            headers: vec![],
+            body: serde_json::json!({
+                "data": { "viewer": { "login": "github-actions[bot]", "databaseId": 41898282 } },
+                "errors": [{ "message": "Something went wrong while executing your query." }]
+            }),
+        },
+    ));
+    let step = grant(&story, "graphql-errors");
+    assert_eq!(step.code, 3, "{}", step.stderr);
+    assert!(step.stderr.contains("POST /graphql"), "{}", step.stderr);
+    assert_nothing_handed_over(&step);
+    assert!(
+        !step.stdout.contains("::add-mask::"),
+        "minted before the failure"
+    );
+}
+
 #[test]
 fn fault_66_gateway_errors_on_each_endpoint_fail_closed() {
     let rt = runtime();
@@ -335,6 +281,7 @@ fn fault_66_gateway_errors_on_each_endpoint_fail_closed() {
         "GET /orgs/{org}/teams/{team_slug}/memberships/{username}",
         "GET /repos/{owner}/{repo}/actions/runs/{run_id}",
         "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "POST /graphql",
     ] {
         story.forge.clear_faults();
         story.forge.add_fault(Fault::new(
@@ -535,19 +482,6 @@ fn sweep_of_a_jwt_only_policy_has_nothing_to_remove() {
 }
 
 /// A CA key as `ssh-keygen` makes it (OpenSSH text, Ed25519, unencrypted).
-fn ssh_ca_key() -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ca");
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test-ca", "-f"])
-        .arg(&path)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "ssh-keygen failed");
-    std::fs::read_to_string(path).unwrap()
-}
-
 #[test]
 fn ssh_label_request_grants_a_certificate_masked_line_by_line_and_revoke_removes_it() {
     use std::os::unix::fs::PermissionsExt;

@@ -1121,6 +1121,22 @@ async fn grant_writes_the_pg_variables_and_a_failed_revoke_is_exit_3_and_says_so
         assert_eq!(elsewhere, 0);
     }
     assert!(pg.role_exists(&vars["PGUSER"]));
+    // One `pa_` prefix on the role, and each distinct value masked once.
+    assert!(
+        vars["PGUSER"].starts_with("pa_9000000001_1_"),
+        "{}",
+        vars["PGUSER"]
+    );
+    let masks: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("::add-mask::"))
+        .collect();
+    let distinct: std::collections::BTreeSet<&&str> = masks.iter().collect();
+    assert_eq!(
+        masks.len(),
+        distinct.len(),
+        "a value masked twice: {masks:#?}"
+    );
 
     // The post step with the database down.
     let state: Vec<(String, String)> =
@@ -1203,5 +1219,67 @@ async fn exec_runs_psql_with_the_credential_then_drops_the_role() {
     assert!(
         stdout.contains("revoked") || stdout.contains("Revoked"),
         "{stdout}"
+    );
+}
+
+/// SIGTERM while the audit comment POST hangs (after the mint): the login role is dropped
+/// before the process exits 143, and nothing reaches GITHUB_ENV (issue 11, item 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_after_the_mint_drops_the_login_role_before_exit() {
+    use prod_access::sim::forge::{Fault, FaultKind};
+    let pg = PgServer::shared();
+    let story = pg_story(&pg).await;
+    story.forge.add_fault(Fault::new(
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        FaultKind::Delay(Duration::from_secs(30)),
+    ));
+    let dir = story.step_dir("pg-sigterm").unwrap();
+    let mut env = story.env(&dir);
+    env.insert(DSN_ENV.into(), pg.dsn().expose().to_string());
+    let child = Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .arg("grant")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The mint happened (a pa_ role of this run exists) and the comment POST is in flight.
+    let started = Instant::now();
+    let stem = "pa_9000000001_1_";
+    while story
+        .forge
+        .hits("POST /repos/{owner}/{repo}/issues/{issue_number}/comments")
+        == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no comment POST"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pg.roles_like(stem).len(), 1, "the role was not minted");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        pg.roles_like(stem).is_empty(),
+        "the login role outlived the signal"
+    );
+    assert!(stdout.contains("revoked"), "{stdout}");
+    assert!(
+        std::fs::read_to_string(dir.join("env")).unwrap().is_empty(),
+        "GITHUB_ENV was written"
     );
 }

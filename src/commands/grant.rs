@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt as _;
 
 use crate::audit::comment::{find_marker, render, restatus};
 use crate::audit::{AuditRecord, CredentialInfo, GrantId, RunFacts, Status};
@@ -21,15 +22,17 @@ use crate::commands::check::print_decision;
 use crate::credential::{
     AnyProvider, GrantContext, Minted, Provider, RevokeHandle, RevokeOutcome, revoke_keyless,
 };
+use crate::decide::RequirementId;
 use crate::decide::{Decision, DecisionInput, Request, RequestInputs, decide, resolve_request};
 use crate::emit::escape::log_inline;
 use crate::emit::files::{RunnerFiles, RunnerPaths};
 use crate::emit::summary::{Links, SummaryView, render_summary, rfc3339};
 use crate::emit::{Console, Level, Masked};
 use crate::error::{Error, ExitClass};
+use crate::event::Shape;
 use crate::event::{EventOutcome, RequestKeys, parse_event, read_event_file};
 use crate::forge::{
-    Comment, Evidence, Forge, ForgeConfig, GitHub, RepoRef, Repository, gather_evidence,
+    Comment, Evidence, Forge, ForgeConfig, GitHub, RepoRef, Repository, Viewer, gather_evidence,
     reparse_with_head_commit,
 };
 use crate::oidc::fetch::{FetchConfig, JwksCache, OidcClient};
@@ -55,6 +58,8 @@ pub struct Runner {
     pub event_path: PathBuf,
     pub repo: RepoRef,
     pub api_url: String,
+    /// `GITHUB_GRAPHQL_URL`: used only on the API's origin (see [`GitHub::with_graphql_hint`]).
+    pub graphql_url: Option<String>,
     pub server_url: String,
     pub paths: RunnerPaths,
     pub hints: RunnerHints,
@@ -89,6 +94,7 @@ impl Runner {
             repo,
             api_url: get("GITHUB_API_URL")
                 .unwrap_or_else(|| crate::forge::github::DEFAULT_API_URL.into()),
+            graphql_url: get("GITHUB_GRAPHQL_URL"),
             server_url: get("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
             paths: RunnerPaths::from_lookup(env),
             hints: RunnerHints::from_lookup(env),
@@ -138,6 +144,31 @@ pub struct Decided {
     pub decision: Decision,
     /// The PR's comments when a PR is involved (for the replay check and the audit).
     pub comments: Vec<Comment>,
+    /// The account the forge token acts as, when a PR is involved: only its comments are
+    /// the tool's own.
+    pub viewer: Option<Viewer>,
+}
+
+impl Decided {
+    /// The PR the audit comment goes on: the evidence's PR, only once it is bound to this
+    /// run. SECURITY: a PR the event file names but the run does not (`run-consistent`), or a
+    /// dispatch's PR whose head is not the commit that runs (`head-current`), gets no comment.
+    pub fn audit_pr(&self) -> Option<u64> {
+        let pr = self.evidence.pull_request.as_ref()?;
+        let ok = |id| self.decision.requirement(id).is_none_or(|r| r.met);
+        let bound = ok(RequirementId::RunConsistent)
+            && (self.request.shape != Shape::Dispatch || ok(RequirementId::HeadCurrent));
+        bound.then_some(pr.number)
+    }
+}
+
+/// The identity, repository and policy of a job: the policy from the default branch of the
+/// repository the runner names, and a fresh job token verified against it, which must name
+/// that same repository.
+pub struct JobFacts {
+    pub repository: Repository,
+    pub policy: Policy,
+    pub identity: VerifiedIdentity,
 }
 
 /// What the decision step found.
@@ -154,6 +185,90 @@ pub async fn decide_online<F: Forge>(
     env: &dyn Fn(&str) -> Option<String>,
     config: &FlowConfig,
 ) -> Result<Found, Error> {
+    let JobFacts {
+        repository,
+        policy,
+        identity,
+    } = verified_job(forge, runner, inputs, env, config).await?;
+
+    // The event, parsed as the token's event (the environment's name is only compared).
+    let payload = read_event_file(&runner.event_path)?;
+    let keys = RequestKeys {
+        trailer: policy.request.trailer.clone(),
+        scope_trailer: policy.request.scope_trailer.clone(),
+        labels: policy.request.labels.keys().cloned().collect(),
+    };
+    let outcome = parse_event(&identity.event_name, &payload, &keys, None)?;
+    let outcome = reparse_with_head_commit(
+        forge,
+        &repository,
+        &identity.event_name,
+        &payload,
+        &keys,
+        outcome,
+    )
+    .await?;
+    let event_request = match outcome {
+        EventOutcome::Request(r) => r,
+        EventOutcome::NoRequest { why } => return Ok(Found::NoRequest(why)),
+    };
+    let request_inputs = RequestInputs {
+        scope: inputs.scope.clone(),
+        reason: inputs.reason.clone(),
+        ttl: inputs.ttl,
+        pull_request: inputs.pull_request,
+    };
+    let request = resolve_request(
+        event_request,
+        &identity.event_name,
+        &request_inputs,
+        &policy,
+    );
+    let mut evidence = gather_evidence(forge, &repository, &request, &identity, &policy).await?;
+    let (comments, viewer) = match &evidence.pull_request {
+        Some(pr) => {
+            let (comments, viewer) =
+                tokio::try_join!(forge.comments(&runner.repo, pr.number), forge.viewer())?;
+            (comments, Some(viewer))
+        }
+        None => (Vec::new(), None),
+    };
+    evidence.already_granted = already_granted(
+        &comments,
+        viewer.as_ref(),
+        &identity,
+        request.scope.as_deref(),
+        env,
+    );
+    let decision = decide(&DecisionInput {
+        policy: &policy,
+        request: &request,
+        identity: &identity,
+        evidence: &evidence,
+        runner: &runner.hints,
+        now: (config.now)(),
+    });
+    Ok(Found::Decided(Box::new(Decided {
+        policy,
+        repository,
+        identity,
+        request,
+        evidence,
+        decision,
+        comments,
+        viewer,
+    })))
+}
+
+/// Reads the policy from the default branch and verifies a fresh job token against it.
+/// Shared by `grant`, the online `check` and `revoke`.
+pub async fn verified_job<F: Forge>(
+    forge: &F,
+    runner: &Runner,
+    inputs: &Inputs,
+    env: &dyn Fn(&str) -> Option<String>,
+    config: &FlowConfig,
+) -> Result<JobFacts, Error> {
     // SECURITY: without a token request URL there is no identity; fail before any request.
     for var in [REQUEST_URL_VAR, REQUEST_TOKEN_VAR] {
         if env(var).filter(|v| !v.is_empty()).is_none() {
@@ -203,69 +318,19 @@ pub async fn decide_online<F: Forge>(
             ),
         });
     }
-
-    // The event, parsed as the token's event (the environment's name is only compared).
-    let payload = read_event_file(&runner.event_path)?;
-    let keys = RequestKeys {
-        trailer: policy.request.trailer.clone(),
-        scope_trailer: policy.request.scope_trailer.clone(),
-        labels: policy.request.labels.keys().cloned().collect(),
-    };
-    let outcome = parse_event(&identity.event_name, &payload, &keys, None)?;
-    let outcome = reparse_with_head_commit(
-        forge,
-        &repository,
-        &identity.event_name,
-        &payload,
-        &keys,
-        outcome,
-    )
-    .await?;
-    let event_request = match outcome {
-        EventOutcome::Request(r) => r,
-        EventOutcome::NoRequest { why } => return Ok(Found::NoRequest(why)),
-    };
-    let request_inputs = RequestInputs {
-        scope: inputs.scope.clone(),
-        reason: inputs.reason.clone(),
-        ttl: inputs.ttl,
-        pull_request: inputs.pull_request,
-    };
-    let request = resolve_request(
-        event_request,
-        &identity.event_name,
-        &request_inputs,
-        &policy,
-    );
-    let mut evidence = gather_evidence(forge, &repository, &request, &identity, &policy).await?;
-    let comments = match &evidence.pull_request {
-        Some(pr) => forge.comments(&runner.repo, pr.number).await?,
-        None => Vec::new(),
-    };
-    evidence.already_granted = already_granted(&comments, &identity, request.scope.as_deref(), env);
-    let decision = decide(&DecisionInput {
-        policy: &policy,
-        request: &request,
-        identity: &identity,
-        evidence: &evidence,
-        runner: &runner.hints,
-        now: (config.now)(),
-    });
-    Ok(Found::Decided(Box::new(Decided {
-        policy,
+    Ok(JobFacts {
         repository,
+        policy,
         identity,
-        request,
-        evidence,
-        decision,
-        comments,
-    })))
+    })
 }
 
-/// A grant for this run attempt and scope exists: a granted audit comment of a bot on the
-/// PR, or the grant list an earlier `grant` of this job put in `GITHUB_ENV`.
+/// A grant for this run attempt and scope exists: a granted audit comment the tool wrote on
+/// the PR (any job of the run attempt), or the grant list an earlier `grant` of this job put
+/// in `GITHUB_ENV`.
 fn already_granted(
     comments: &[Comment],
+    viewer: Option<&Viewer>,
     identity: &VerifiedIdentity,
     scope: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -273,16 +338,35 @@ fn already_granted(
     let Some(scope) = scope else { return false };
     let key = grants_key(identity, scope);
     let in_env = env(GRANTS_VAR).is_some_and(|v| v.split(',').any(|k| k == key));
-    let on_pr = comments.iter().any(|c| {
-        c.author.as_ref().is_some_and(|a| a.is_bot())
-            && !c.body.contains("**Status:** denied")
-            && find_marker(&c.body).is_some_and(|m| {
-                m.run_id == identity.run_id
-                    && m.run_attempt == identity.run_attempt
-                    && m.scope == scope
-            })
-    });
+    let on_pr =
+        viewer.is_some_and(|v| first_grant_comment(comments, v, identity, scope, None).is_some());
     in_env || on_pr
+}
+
+/// The first granted audit comment the tool wrote for this run attempt and scope (lowest
+/// id), other than `except`. SECURITY: a marker counts only on a comment by the account the
+/// tool posts as ([`Viewer::wrote`]): anyone else can copy a marker.
+fn first_grant_comment(
+    comments: &[Comment],
+    viewer: &Viewer,
+    identity: &VerifiedIdentity,
+    scope: &str,
+    except: Option<u64>,
+) -> Option<u64> {
+    comments
+        .iter()
+        .filter(|c| {
+            Some(c.id) != except
+                && viewer.wrote(c.author.as_ref())
+                && !c.body.contains("**Status:** denied")
+                && find_marker(&c.body).is_some_and(|m| {
+                    m.run_id == identity.run_id
+                        && m.run_attempt == identity.run_attempt
+                        && m.scope == scope
+                })
+        })
+        .map(|c| c.id)
+        .min()
 }
 
 fn grants_key(identity: &VerifiedIdentity, scope: &str) -> String {
@@ -308,14 +392,21 @@ pub async fn grant<F: Forge>(
     config: &FlowConfig,
     handoff: Handoff<'_>,
 ) -> Result<ExitClass, Error> {
-    // For exec, signals are caught before anything is minted (see StopSignals).
-    let mut signals = match handoff {
-        Handoff::Exec(_) => Some(StopSignals::catch()?),
-        Handoff::RunnerFiles => None,
-    };
+    // SECURITY: SIGINT, SIGTERM and SIGHUP are caught before anything is minted, so that one
+    // arriving at any point is not the default "die now" (which would leave a credential
+    // alive with nothing in GITHUB_STATE to revoke it).
+    let mut signals = StopSignals::catch()?;
     // Opened first: a runner file that cannot be written fails before anything is minted.
     let mut files = RunnerFiles::open(&runner.paths)?;
-    let found = decide_online(forge, runner, inputs, env, config).await?;
+    let found = tokio::select! {
+        biased;
+        code = signals.recv() => {
+            console.say("prod-access: stopped by a signal; nothing was minted");
+            files.write_outputs(&[("requested", "false"), ("granted", "false")])?;
+            return Ok(ExitClass::Command(code));
+        }
+        found = decide_online(forge, runner, inputs, env, config) => found?,
+    };
     let d = match found {
         Found::NoRequest(why) => {
             console.say(&format!(
@@ -350,7 +441,7 @@ pub async fn grant<F: Forge>(
         run_attempt: d.identity.run_attempt,
         repository: d.identity.repository.clone(),
     };
-    let pr_number = d.evidence.pull_request.as_ref().map(|p| p.number);
+    let pr_number = d.audit_pr();
 
     if !d.decision.granted() {
         for r in d.decision.unmet() {
@@ -408,21 +499,45 @@ pub async fn grant<F: Forge>(
         ttl,
         now: (config.now)(),
     };
+    // The mint itself is not cancelled: a signal that arrives meanwhile waits in `signals`
+    // and wins the `biased` select below, before anything is handed over.
     let minted = provider.mint(&ctx).await?;
+    // A fault for the tests (debug builds only): a panic after the mint.
+    let inject_panic =
+        cfg!(debug_assertions) && env("PROD_ACCESS_FAULT").as_deref() == Some("panic-after-mint");
+    let ender = GrantEnd {
+        forge,
+        runner,
+        provider: &provider,
+        minted: &minted,
+        grant_id: &grant_id,
+        pr_number,
+        viewer: d.viewer.as_ref(),
+        config,
+    };
 
     if let Handoff::Exec(command) = handoff {
-        let Some(signals) = signals.as_mut() else {
-            return Err(Error::Upstream("signals were not caught".into()));
+        let audit = AuditTarget {
+            forge,
+            runner,
+            d: &d,
+            grant_id: &grant_id,
+            pr_number,
+            links: &links,
+            reason,
         };
-        let (result, comment_id) = exec_with(
-            forge, runner, console, &d, &minted, &grant_id, pr_number, &links, reason, command,
-            signals,
+        let prepared = guarded(
+            &mut signals,
+            inject_panic,
+            prepare_exec(console, &audit, &minted),
         )
         .await;
-        let revoked = end_grant(
-            forge, runner, console, &provider, &minted, &grant_id, pr_number, comment_id, config,
-        )
-        .await;
+        let comment_id = match prepared {
+            PostMint::Done(comment_id) => comment_id,
+            other => return ender.after_failure(console, &mut files, other).await,
+        };
+        let result = run_command(console, &minted, &grant_id, command, &mut signals).await;
+        let revoked = ender.end(console, comment_id).await;
         return match (result, revoked) {
             (Err(e), _) => Err(e),
             // SECURITY: a credential that outlives the command is worth a loud failure.
@@ -436,110 +551,251 @@ pub async fn grant<F: Forge>(
         Some(earlier) => format!("{earlier},{key}"),
         None => key,
     };
-    // From here on every failure revokes first.
-    let handed = hand_over(
-        forge, runner, console, &mut files, &d, &minted, &grant_id, pr_number, &links, reason,
-        &grants,
+    // From here on every failure, panic or signal revokes first.
+    let audit = AuditTarget {
+        forge,
+        runner,
+        d: &d,
+        grant_id: &grant_id,
+        pr_number,
+        links: &links,
+        reason,
+    };
+    let handed = guarded(
+        &mut signals,
+        inject_panic,
+        hand_over(console, &mut files, &audit, &minted, &grants),
     )
     .await;
     match handed {
-        Ok(()) => Ok(ExitClass::Ok),
-        Err((err, comment_id)) => {
-            console.error(&format!("the grant failed after the mint: {err}"));
-            let _ = end_grant(
-                forge, runner, console, &provider, &minted, &grant_id, pr_number, comment_id,
-                config,
-            )
-            .await;
-            Err(err)
+        PostMint::Done(()) => Ok(ExitClass::Ok),
+        other => ender.after_failure(console, &mut files, other).await,
+    }
+}
+
+/// How the part after the mint ended.
+enum PostMint<T> {
+    Done(T),
+    /// An error, and the id of the audit comment if one was written.
+    Failed(Error, Option<u64>),
+    Panicked,
+    /// Stopped by a signal: the exit code (128 + signal).
+    Signal(i32),
+}
+
+/// Runs the part after the mint so that it cannot end without the caller knowing: an error,
+/// a panic (`catch_unwind`: the release profile keeps unwinding for this) or a signal each
+/// come back as a [`PostMint`], and the caller revokes.
+async fn guarded<T>(
+    signals: &mut StopSignals,
+    inject_panic: bool,
+    step: impl std::future::Future<Output = Result<T, (Error, Option<u64>)>>,
+) -> PostMint<T> {
+    let step = std::panic::AssertUnwindSafe(async {
+        if inject_panic {
+            panic!("injected fault: a panic after the mint");
+        }
+        step.await
+    })
+    .catch_unwind();
+    tokio::select! {
+        biased;
+        code = signals.recv() => PostMint::Signal(code),
+        outcome = step => match outcome {
+            Ok(Ok(value)) => PostMint::Done(value),
+            Ok(Err((err, comment_id))) => PostMint::Failed(err, comment_id),
+            Err(_) => PostMint::Panicked,
+        },
+    }
+}
+
+/// Where a grant's audit comment goes, and what it says.
+struct AuditTarget<'a, F: Forge> {
+    forge: &'a F,
+    runner: &'a Runner,
+    d: &'a Decided,
+    grant_id: &'a GrantId,
+    pr_number: Option<u64>,
+    links: &'a Links<'a>,
+    reason: Option<&'a str>,
+}
+
+impl<F: Forge> AuditTarget<'_, F> {
+    /// Posts the granted audit comment (when a PR is known), then looks again: another job
+    /// of this run attempt that was granted the same scope first makes this grant a replay
+    /// (local mode has no atomic record; the comments are the one shared place it can see).
+    /// Returns the comment's id; an error carries the id when the comment was written.
+    async fn post(&self, minted: &Minted) -> Result<Option<u64>, (Error, Option<u64>)> {
+        let Some(n) = self.pr_number else {
+            return Ok(None);
+        };
+        let record = granted_record(self.d, minted, self.grant_id, self.reason);
+        let comment = self
+            .forge
+            .create_comment(&self.runner.repo, n, &render(&record, self.links))
+            .await
+            .map_err(|e| (Error::from(e), None))?;
+        let (Some(viewer), Some(scope)) =
+            (self.d.viewer.as_ref(), self.d.decision.scope.as_deref())
+        else {
+            return Ok(Some(comment.id));
+        };
+        let comments = self
+            .forge
+            .comments(&self.runner.repo, n)
+            .await
+            .map_err(|e| (Error::from(e), Some(comment.id)))?;
+        match first_grant_comment(&comments, viewer, &self.d.identity, scope, None) {
+            Some(first) if first < comment.id => Err((
+                Error::Denied(format!(
+                    "{}: another job of run {} attempt {} was granted {scope} first (comment {first})",
+                    RequirementId::NotAlreadyGranted,
+                    self.d.identity.run_id,
+                    self.d.identity.run_attempt
+                )),
+                Some(comment.id),
+            )),
+            _ => Ok(Some(comment.id)),
         }
     }
 }
 
-/// Revokes a minted credential and puts the outcome on the audit comment (when there is
-/// one): the end of every grant that does not hand over to `revoke` later.
-#[allow(clippy::too_many_arguments)]
-async fn end_grant<F: Forge>(
-    forge: &F,
-    runner: &Runner,
-    console: &mut Console,
-    provider: &AnyProvider,
-    minted: &Minted,
-    grant_id: &GrantId,
+/// What ends a minted grant: revoke, then the audit comment edited to say so.
+struct GrantEnd<'a, F: Forge> {
+    forge: &'a F,
+    runner: &'a Runner,
+    provider: &'a AnyProvider,
+    minted: &'a Minted,
+    grant_id: &'a GrantId,
     pr_number: Option<u64>,
-    comment_id: Option<u64>,
-    config: &FlowConfig,
-) -> Result<RevokeOutcome, crate::credential::CredentialError> {
-    let outcome = provider.revoke(&minted.handle).await;
-    let status = match &outcome {
-        Ok(RevokeOutcome::NotRevocable { expires_at, note }) => Status::NotRevocable {
-            expires_at: *expires_at,
-            note: note.clone(),
-        },
-        Ok(_) => Status::Revoked { at: (config.now)() },
-        Err(_) => Status::RevokeFailed {
-            expires_at: minted.expires_at,
-        },
-    };
-    match &outcome {
-        Ok(o) => console.say(&format!("prod-access: {}", o.describe())),
-        Err(e) => console.error(&format!("revoking failed: {e}")),
-    }
-    if let (Some(n), Some(id)) = (pr_number, comment_id)
-        && let Ok(comments) = forge.comments(&runner.repo, n).await
-        && let Some(c) = comments.iter().find(|c| c.id == id)
-        && let Some(body) = restatus(
-            &c.body,
-            grant_id.as_str(),
-            &status,
-            Some(minted.expires_at),
-            (config.now)(),
-        )
-        && let Err(e) = forge.update_comment(&runner.repo, id, &body).await
-    {
-        console.error(&format!("the audit comment could not be updated: {e}"));
-    }
-    outcome
+    viewer: Option<&'a Viewer>,
+    config: &'a FlowConfig,
 }
 
-/// Masks, the audit comment, then runs `command` with the credential in its environment
-/// only (never in ours, never in a runner file). SIGINT and SIGTERM end the command; the
-/// caller revokes in every case. Returns the command's exit code (128 + signal when a
-/// signal ended it) and the comment written, if any.
-#[allow(clippy::too_many_arguments)]
-async fn exec_with<F: Forge>(
-    forge: &F,
-    runner: &Runner,
+impl<F: Forge> GrantEnd<'_, F> {
+    /// Revokes and puts the outcome on the audit comment: the one with `comment_id`, or,
+    /// when the POST did not answer, the one it finds by the grant's marker among the
+    /// comments the tool wrote (a POST that failed or timed out may have landed).
+    async fn end(
+        &self,
+        console: &mut Console,
+        comment_id: Option<u64>,
+    ) -> Result<RevokeOutcome, crate::credential::CredentialError> {
+        let outcome = self.provider.revoke(&self.minted.handle).await;
+        let status = match &outcome {
+            Ok(RevokeOutcome::NotRevocable { expires_at, note }) => Status::NotRevocable {
+                expires_at: *expires_at,
+                note: note.clone(),
+            },
+            Ok(_) => Status::Revoked {
+                at: (self.config.now)(),
+            },
+            Err(_) => Status::RevokeFailed {
+                expires_at: self.minted.expires_at,
+            },
+        };
+        match &outcome {
+            Ok(o) => console.say(&format!("prod-access: {}", o.describe())),
+            Err(e) => console.error(&format!("revoking failed: {e}")),
+        }
+        let (Some(n), Some(viewer)) = (self.pr_number, self.viewer) else {
+            return outcome;
+        };
+        let comments = match self.forge.comments(&self.runner.repo, n).await {
+            Ok(c) => c,
+            Err(e) => {
+                console.error(&format!("the audit comment could not be read again: {e}"));
+                return outcome;
+            }
+        };
+        let ours = comments.iter().find(|c| {
+            comment_id.is_none_or(|id| c.id == id)
+                && viewer.wrote(c.author.as_ref())
+                && find_marker(&c.body).is_some_and(|m| m.grant_id == *self.grant_id)
+        });
+        if let Some(c) = ours
+            && let Some(body) = restatus(
+                &c.body,
+                self.grant_id.as_str(),
+                &status,
+                Some(self.minted.expires_at),
+                (self.config.now)(),
+            )
+            && let Err(e) = self
+                .forge
+                .update_comment(&self.runner.repo, c.id, &body)
+                .await
+        {
+            console.error(&format!("the audit comment could not be updated: {e}"));
+        }
+        outcome
+    }
+
+    /// The end of a grant whose hand-over failed, panicked or was stopped by a signal:
+    /// revoke, say so in the outputs, and return the exit.
+    async fn after_failure<T>(
+        &self,
+        console: &mut Console,
+        files: &mut RunnerFiles,
+        how: PostMint<T>,
+    ) -> Result<ExitClass, Error> {
+        let (result, comment_id) = match how {
+            PostMint::Done(_) => return Ok(ExitClass::Ok),
+            PostMint::Failed(err, comment_id) => {
+                console.error(&format!("the grant failed after the mint: {err}"));
+                (Err(err), comment_id)
+            }
+            PostMint::Panicked => {
+                console.error("prod-access: internal error after the mint; revoking");
+                (
+                    Err(Error::Upstream(
+                        "internal error (a panic) after the mint; the credential was revoked"
+                            .into(),
+                    )),
+                    None,
+                )
+            }
+            PostMint::Signal(code) => {
+                console.say("prod-access: stopped by a signal after the mint; revoking");
+                (Ok(ExitClass::Command(code)), None)
+            }
+        };
+        let _ = self.end(console, comment_id).await;
+        // Later steps gate on this output: whatever was written before, it ends false.
+        if let Err(e) = files.write_outputs(&[("requested", "true"), ("granted", "false")]) {
+            console.error(&format!("the outputs could not be written: {e}"));
+        }
+        result
+    }
+}
+
+/// Masks, the audit comment, the credential files: everything before the command runs.
+/// Returns the comment written, if any.
+async fn prepare_exec<F: Forge>(
     console: &mut Console,
-    d: &Decided,
+    audit: &AuditTarget<'_, F>,
+    minted: &Minted,
+) -> Result<Option<u64>, (Error, Option<u64>)> {
+    let _masked = mask_minted(console, minted);
+    let comment_id = audit.post(minted).await?;
+    minted
+        .write_files()
+        .map_err(|e| (Error::from(e), comment_id))?;
+    Ok(comment_id)
+}
+
+/// Runs `command` with the credential in its environment only (never in ours, never in a
+/// runner file). SIGINT, SIGTERM and SIGHUP end the command; the caller revokes in every
+/// case. Returns the command's exit code (128 + signal when a signal ended it).
+async fn run_command(
+    console: &mut Console,
     minted: &Minted,
     grant_id: &GrantId,
-    pr_number: Option<u64>,
-    links: &Links<'_>,
-    reason: Option<&str>,
     command: &[String],
     signals: &mut StopSignals,
-) -> (Result<i32, Error>, Option<u64>) {
-    let _masked = mask_minted(console, minted);
-    let record = granted_record(d, minted, grant_id, reason);
-    let mut comment_id = None;
-    if let Some(n) = pr_number {
-        match forge
-            .create_comment(&runner.repo, n, &render(&record, links))
-            .await
-        {
-            Ok(c) => comment_id = Some(c.id),
-            Err(e) => return (Err(Error::from(e)), None),
-        }
-    }
-    if let Err(e) = minted.write_files() {
-        return (Err(e.into()), comment_id);
-    }
+) -> Result<i32, Error> {
     let Some((program, args)) = command.split_first() else {
-        return (
-            Err(Error::Usage("exec needs a command after --".into())),
-            comment_id,
-        );
+        return Err(Error::Usage("exec needs a command after --".into()));
     };
     let mut child = tokio::process::Command::new(program);
     child.args(args).kill_on_drop(true);
@@ -549,32 +805,23 @@ async fn exec_with<F: Forge>(
     for (name, value) in &minted.public_env {
         child.env(name, value);
     }
-    let mut child = match child.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return (
-                Err(Error::Usage(format!(
-                    "cannot run {}: {e}",
-                    log_inline(program, 200)
-                ))),
-                comment_id,
-            );
-        }
-    };
+    let mut child = child
+        .spawn()
+        .map_err(|e| Error::Usage(format!("cannot run {}: {e}", log_inline(program, 200))))?;
     console.say(&format!(
         "prod-access: running the command with the credential (grant {grant_id}, until {})",
         rfc3339(minted.expires_at)
     ));
-    let code = wait_or_signal(&mut child, signals).await;
-    (Ok(code), comment_id)
+    Ok(wait_or_signal(&mut child, signals).await)
 }
 
-/// SIGINT and SIGTERM, caught from the start of `exec` so that one arriving while the
-/// credential is minted or the command starts is not the default "die now" (which would
-/// skip the revoke): it is held, and ends the command as soon as it runs.
+/// SIGINT, SIGTERM and SIGHUP, caught from the start of `grant` and `exec` so that one
+/// arriving while the credential is minted, handed over or used is not the default "die
+/// now" (which would skip the revoke): it is held, and ends the grant as soon as it is read.
 pub struct StopSignals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
@@ -585,16 +832,25 @@ impl StopSignals {
         Ok(Self {
             int: catch(SignalKind::interrupt())?,
             term: catch(SignalKind::terminate())?,
+            hup: catch(SignalKind::hangup())?,
         })
+    }
+
+    /// The next signal, as its exit code: 130 (INT), 143 (TERM), 129 (HUP).
+    pub async fn recv(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.int.recv() => 130,
+            _ = self.term.recv() => 143,
+            _ = self.hup.recv() => 129,
+        }
     }
 }
 
-/// Waits for the child; on SIGINT or SIGTERM to us, ends it and reports 128 + signal.
+/// Waits for the child; on a stop signal to us, ends it and reports 128 + signal.
 async fn wait_or_signal(child: &mut tokio::process::Child, signals: &mut StopSignals) -> i32 {
     tokio::select! {
         status = child.wait() => exit_code(status),
-        _ = signals.int.recv() => { let _ = child.kill().await; 130 }
-        _ = signals.term.recv() => { let _ = child.kill().await; 143 }
+        code = signals.recv() => { let _ = child.kill().await; code }
     }
 }
 
@@ -641,7 +897,7 @@ fn granted_record(
     record.credential = Some(CredentialInfo {
         kind: minted.handle.kind.clone(),
         fingerprint: minted.fingerprint.clone(),
-        detail: None,
+        detail: minted.audit_detail(),
     });
     record
 }
@@ -649,34 +905,18 @@ fn granted_record(
 /// Mask, audit comment, `GITHUB_ENV`, outputs, state, summary (contract §6 order). On error,
 /// returns the error and the id of the comment if one was written, so the caller can revoke
 /// and edit it.
-#[allow(clippy::too_many_arguments)]
 async fn hand_over<F: Forge>(
-    forge: &F,
-    runner: &Runner,
     console: &mut Console,
     files: &mut RunnerFiles,
-    d: &Decided,
+    audit: &AuditTarget<'_, F>,
     minted: &Minted,
-    grant_id: &GrantId,
-    pr_number: Option<u64>,
-    links: &Links<'_>,
-    reason: Option<&str>,
     grants: &str,
 ) -> Result<(), (Error, Option<u64>)> {
+    let d = audit.d;
     // 1. Masks, before the value reaches anything else.
     let masked = mask_minted(console, minted);
-    // 2. The audit record.
-    let record = granted_record(d, minted, grant_id, reason);
-    let mut comment_id = None;
-    if let Some(n) = pr_number {
-        match forge
-            .create_comment(&runner.repo, n, &render(&record, links))
-            .await
-        {
-            Ok(c) => comment_id = Some(c.id),
-            Err(e) => return Err((Error::from(e), None)),
-        }
-    }
+    // 2. The audit record (and the check that no other job was granted first).
+    let comment_id = audit.post(minted).await?;
     let fail = |e: Error| (e, comment_id);
     // 2b. Credential files (ssh key and certificate), now that their lines are masked.
     minted.write_files().map_err(|e| fail(e.into()))?;
@@ -706,7 +946,7 @@ async fn hand_over<F: Forge>(
         .write_outputs(&[
             ("requested", "true"),
             ("granted", "true"),
-            ("grant-id", grant_id.as_str()),
+            ("grant-id", audit.grant_id.as_str()),
             ("scope", &scope),
             ("expires-at", &expires),
             ("approvers", &approvers),
@@ -714,22 +954,22 @@ async fn hand_over<F: Forge>(
         .map_err(|e| fail(e.into()))?;
     // 5. State for `revoke`: no secret.
     let handle = minted.handle.to_state().map_err(|e| fail(e.into()))?;
-    let pr = pr_number.map(|n| n.to_string()).unwrap_or_default();
+    let pr = audit.pr_number.map(|n| n.to_string()).unwrap_or_default();
     let comment = comment_id.map(|n| n.to_string()).unwrap_or_default();
     files
         .write_state(&[("handle", &handle), ("pr", &pr), ("comment", &comment)])
         .map_err(|e| fail(e.into()))?;
     // 6. Summary.
-    let mut view = SummaryView::from_decision(&d.decision, reason, links);
+    let mut view = SummaryView::from_decision(&d.decision, audit.reason, audit.links);
     view.expires_at = Some(minted.expires_at);
-    view.grant_id = Some(grant_id.as_str());
+    view.grant_id = Some(audit.grant_id.as_str());
     view.fingerprint = Some(&minted.fingerprint);
     files
         .append_summary(&render_summary(&view))
         .map_err(|e| fail(e.into()))?;
     console.say(&format!(
         "prod-access: granted {} until {} (grant {}, credential {})",
-        scope, expires, grant_id, minted.fingerprint
+        scope, expires, audit.grant_id, minted.fingerprint
     ));
     Ok(())
 }
@@ -744,6 +984,12 @@ fn new_grant_id(identity: &VerifiedIdentity) -> Result<GrantId, Error> {
 }
 
 /// `revoke`: acts only on what it can prove `grant` minted for this job.
+///
+/// SECURITY: `STATE_*` is untrusted (an earlier step can forge it). The run is the one a
+/// fresh job token names (run id and attempt), never the environment or the state: a
+/// saved grant id of another run is left alone, exit 1. Providers prove ownership again
+/// (name prefix, grant id) before they act, and the comment edited is the tool's own
+/// (written by the account the token acts as) with this grant's marker.
 pub async fn revoke<F: Forge>(
     forge: &F,
     runner: &Runner,
@@ -757,19 +1003,22 @@ pub async fn revoke<F: Forge>(
         console.say("prod-access: nothing was granted in this job; nothing to revoke");
         return Ok(ExitClass::Ok);
     };
-    // SECURITY: the state is untrusted: the handle is checked, and providers prove ownership.
     let handle = RevokeHandle::from_state(&handle_text)?;
+    let job = verified_job(forge, runner, inputs, env, config).await?;
+    let ours = format!("pa-{}-{}-", job.identity.run_id, job.identity.run_attempt);
+    if !handle.grant_id.as_str().starts_with(&ours) {
+        return Err(Error::Denied(format!(
+            "the saved grant {} is not of this run (run {} attempt {}, from a fresh job token): left alone",
+            handle.grant_id, job.identity.run_id, job.identity.run_attempt
+        )));
+    }
     let outcome = match revoke_keyless(&handle, env) {
         Some(outcome) => outcome,
         None => {
             // The provider's secrets are needed (e.g. the admin DSN): its configuration comes
             // from the policy on the default branch, never from the state.
-            let repository = forge.repository(&runner.repo).await?;
-            let policy_text = forge
-                .policy_file(&runner.repo, &inputs.policy, &repository.default_branch)
-                .await?;
-            let policy = load_policy(&policy_text)?;
-            let Some(scope) = policy
+            let Some(scope) = job
+                .policy
                 .scopes
                 .values()
                 .find(|s| s.credential.kind() == handle.kind)
@@ -779,7 +1028,7 @@ pub async fn revoke<F: Forge>(
                     detail: format!("the policy has no scope of kind {}", handle.kind),
                 });
             };
-            let provider = AnyProvider::for_scope(&policy, scope, env)?;
+            let provider = AnyProvider::for_scope(&job.policy, scope, env)?;
             provider.revoke(&handle).await
         }
     };
@@ -803,9 +1052,10 @@ pub async fn revoke<F: Forge>(
         ),
     };
     if let Some(pr) = state("pr").and_then(|p| p.parse::<u64>().ok()) {
-        let comments = forge.comments(&runner.repo, pr).await?;
+        let (comments, viewer) =
+            tokio::try_join!(forge.comments(&runner.repo, pr), forge.viewer())?;
         let ours = comments.iter().find(|c| {
-            c.author.as_ref().is_some_and(|a| a.is_bot())
+            viewer.wrote(c.author.as_ref())
                 && find_marker(&c.body).is_some_and(|m| m.grant_id == handle.grant_id)
         });
         if let Some(c) = ours
@@ -883,5 +1133,6 @@ pub fn github(runner: &Runner, inputs: &Inputs, config: &FlowConfig) -> Result<G
         &runner.api_url,
         Secret::new(token.expose()),
         config.forge.clone(),
-    )?)
+    )?
+    .with_graphql_hint(runner.graphql_url.as_deref()))
 }

@@ -18,6 +18,12 @@ use crate::error::{Error, ExitClass};
 
 /// Parses the process arguments, runs, and returns the exit code.
 pub fn main_entry() -> i32 {
+    // SECURITY: before any argument, file or environment variable is read.
+    if let Err(e) = crate::no_dumps::disable() {
+        let mut console = Console::stdio();
+        console.error(&format!("error: cannot turn core dumps off: {e}"));
+        return ExitClass::Upstream.code();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

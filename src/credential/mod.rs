@@ -306,6 +306,22 @@ pub struct Minted {
 }
 
 impl Minted {
+    /// What the audit record names beside the fingerprint: an SSH certificate's serial (in
+    /// decimal, as `ssh-keygen -L` and sshd's log show it), a PostgreSQL role's name.
+    pub fn audit_detail(&self) -> Option<String> {
+        let fact = |name: &str| {
+            self.audit
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        match (fact("serial"), fact("role")) {
+            (Some(serial), _) => Some(format!("serial {serial}")),
+            (None, Some(role)) => Some(format!("role {role}")),
+            (None, None) => None,
+        }
+    }
+
     /// Writes [`Minted::files`]. Call after the masks; on error the caller revokes (which
     /// removes what was written).
     pub fn write_files(&self) -> Result<(), CredentialError> {

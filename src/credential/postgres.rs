@@ -1066,8 +1066,10 @@ pub fn quote_literal(value: &str) -> Result<String, CredentialError> {
 /// name fixed by the grant id.
 pub fn role_stem(grant_id: &GrantId) -> String {
     let max = MAX_IDENT_BYTES - ROLE_PREFIX.len() - 1 - SUFFIX_HEX;
-    let mapped: String = grant_id
-        .as_str()
+    // Grant ids begin `pa-` already: one prefix, `pa_<run>_...`, not `pa_pa_<run>_...`.
+    let id = grant_id.as_str();
+    let id = id.strip_prefix("pa-").unwrap_or(id);
+    let mapped: String = id
         .chars()
         .map(|c| match c {
             'A'..='Z' => c.to_ascii_lowercase(),
@@ -1274,6 +1276,18 @@ mod tests {
         ] {
             assert!(!is_role_of(&g, bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_grant_id_gives_one_pa_prefix() {
+        let g = GrantId::new("pa-9000000001-1-d7476312").unwrap();
+        let name = role_name(&g, "0123456789abcdef");
+        assert_eq!(name, "pa_9000000001_1_d7476312_0123456789abcdef");
+        assert!(is_role_of(&g, &name));
+        assert!(!is_role_of(
+            &g,
+            "pa_pa_9000000001_1_d7476312_0123456789abcdef"
+        ));
     }
 
     #[test]

@@ -216,6 +216,13 @@ pub fn principal_match(
 
 /// Write permission, or a sentence saying why not. A permission that was not read is none.
 pub fn permission_check(user: &UserRef, evidence: &Evidence) -> Result<(), String> {
+    if let Some(now) = evidence.login_changed_hands(user) {
+        return Err(format!(
+            "the login {} now belongs to account {now}, not to account {} who acted here (write needed)",
+            user.login,
+            user.id.unwrap_or_default()
+        ));
+    }
     match evidence.permissions.get(&user.key()) {
         Some(p) if p.can_write() => Ok(()),
         Some(p) => Err(format!(

@@ -61,6 +61,9 @@ pub enum RequirementId {
     NotFromFork,
     /// The approvals are for the code that runs: the PR head is the sha the event/run names.
     HeadCurrent,
+    /// A PR named by a dispatch asks for this scope itself (a mapped label, or a
+    /// `Prod-Access:` line in its body or head commit).
+    PrRequestsScope,
     /// The request's trailer is in the head commit as the API returns it.
     TrailerPresent,
     /// The request label is still on the PR.
@@ -87,7 +90,7 @@ pub enum RequirementId {
 
 impl RequirementId {
     /// Every id, in report order.
-    pub const ALL: [RequirementId; 26] = [
+    pub const ALL: [RequirementId; 27] = [
         RequirementId::RequestUnambiguous,
         RequirementId::ScopeKnown,
         RequirementId::ReasonPresent,
@@ -103,6 +106,7 @@ impl RequirementId {
         RequirementId::PrState,
         RequirementId::NotFromFork,
         RequirementId::HeadCurrent,
+        RequirementId::PrRequestsScope,
         RequirementId::TrailerPresent,
         RequirementId::LabelPresent,
         RequirementId::LabelAddedByWriter,
@@ -133,6 +137,7 @@ impl RequirementId {
             RequirementId::PrState => "pr-state",
             RequirementId::NotFromFork => "not-from-fork",
             RequirementId::HeadCurrent => "head-current",
+            RequirementId::PrRequestsScope => "pr-requests-scope",
             RequirementId::TrailerPresent => "trailer-present",
             RequirementId::LabelPresent => "label-present",
             RequirementId::LabelAddedByWriter => "label-added-by-writer",

@@ -28,6 +28,7 @@ use super::approvals::{
 use super::request::{ReasonSource, Request, ScopeSource};
 use super::{Decision, DecisionInput, Requirement, RequirementId};
 use crate::event::Shape;
+use crate::event::label::body_reason_lines;
 use crate::event::trailers::{self, Trailer};
 use crate::forge::{Evidence, PullRequest, UserRef};
 use crate::oidc::VerifiedIdentity;
@@ -235,6 +236,7 @@ impl<'a> Context<'a> {
             R::PrState => self.pr_state(),
             R::NotFromFork => self.not_from_fork(),
             R::HeadCurrent => self.head_current(),
+            R::PrRequestsScope => self.pr_requests_scope(),
             R::TrailerPresent => self.trailer_present(),
             R::LabelPresent => self.label_present(),
             R::LabelAddedByWriter => self.label_added_by_writer(),
@@ -351,13 +353,37 @@ impl<'a> Context<'a> {
                     "reason \"{reason}\" (not compared with the PR body: the PR was not found)"
                 ));
             };
-            let normalise = |s: &str| s.replace("\r\n", "\n");
-            let body = normalise(pr.body.as_deref().unwrap_or_default());
-            if !body.contains(&normalise(reason)) {
-                return unmet(format!(
-                    "the reason \"{reason}\" is not in the body of #{} as the API returns it now",
-                    pr.number
-                ));
+            // The whole value of the one reason line of the body as the API returns it: an
+            // event file whose reason differs (even a part of it) is a disagreement.
+            let lines = body_reason_lines(
+                pr.body.as_deref().unwrap_or_default(),
+                &self.policy.request.trailer,
+            );
+            match lines.as_slice() {
+                [line] if line.trim() == reason => {}
+                [line] => {
+                    return unmet(format!(
+                        "the event file's reason \"{reason}\" differs from the `{}:` line of \
+                         #{}'s body as the API returns it now (\"{}\")",
+                        self.policy.request.trailer,
+                        pr.number,
+                        line.trim()
+                    ));
+                }
+                [] => {
+                    return unmet(format!(
+                        "the body of #{} as the API returns it now has no `{}:` line",
+                        pr.number, self.policy.request.trailer
+                    ));
+                }
+                _ => {
+                    return unmet(format!(
+                        "the body of #{} as the API returns it now has {} `{}:` lines",
+                        pr.number,
+                        lines.len(),
+                        self.policy.request.trailer
+                    ));
+                }
             }
         }
         met(format!("reason \"{reason}\""))
@@ -606,6 +632,9 @@ impl<'a> Context<'a> {
                         run.run_attempt, id.run_attempt
                     ));
                 }
+                if let Err(why) = self.run_binds_pr(run) {
+                    bad.push(why);
+                }
             }
         }
         if bad.is_empty() {
@@ -615,6 +644,82 @@ impl<'a> Context<'a> {
             ))
         } else {
             unmet(bad.join("; "))
+        }
+    }
+
+    /// SECURITY: the PR of a PR event comes from the event file, which an earlier step can
+    /// rewrite; under `pull_request_target` the token's sha is the base branch's, so it
+    /// proves nothing about the PR. The run's own `pull_requests` must list the PR, at the
+    /// head the PR has now. GitHub leaves that list empty for a PR from a fork: such a PR
+    /// binds only where the scope allows forks and the run was started by whoever added the
+    /// request label (the `labeled` event's actor is the run's triggering actor).
+    fn run_binds_pr(&self, run: &crate::forge::RunInfo) -> Result<(), String> {
+        let id = self.identity;
+        let applies = is_pr_event(&id.event_name)
+            && matches!(self.request.shape, Shape::Label | Shape::Trailer);
+        let Some(n) = self.request.pr_number.filter(|_| applies) else {
+            return Ok(());
+        };
+        // A PR the API did not return is `pr-found`'s denial; there is nothing to bind.
+        let Some(head_now) = self
+            .evidence
+            .pull_request
+            .as_ref()
+            .filter(|p| p.number == n)
+            .map(|p| p.head_sha.as_str())
+        else {
+            return Ok(());
+        };
+        let head_now = Some(head_now);
+        if let Some(entry) = run.pull_requests.iter().find(|p| p.number == n) {
+            return match head_now {
+                Some(head) if !same_sha(&entry.head_sha, head) => Err(format!(
+                    "the run is for #{n} at {}, but #{n}'s head is now {}",
+                    short_sha(&entry.head_sha),
+                    short_sha(head)
+                )),
+                _ => Ok(()),
+            };
+        }
+        if !run.pull_requests.is_empty() {
+            let listed: Vec<String> = run
+                .pull_requests
+                .iter()
+                .map(|p| format!("#{}", p.number))
+                .collect();
+            return Err(format!(
+                "the event file names #{n}, but the run is for {}",
+                listed.join(", ")
+            ));
+        }
+        // No PR listed: only a fork PR, under the scope's `allow_forks`, labeled by the
+        // run's triggering actor.
+        let fork = self
+            .evidence
+            .pull_request
+            .as_ref()
+            .is_some_and(|p| p.number == n && p.from_fork);
+        let allowed = self.scope.is_some_and(|s| s.allow_forks);
+        let labeler = self
+            .evidence
+            .label_event
+            .as_ref()
+            .and_then(|e| e.actor.as_ref());
+        let trigger = run.triggering_actor.as_ref();
+        match (fork, allowed, self.request.shape, labeler, trigger) {
+            (true, true, Shape::Label, Some(l), Some(t)) if l.same_as(t) => Ok(()),
+            (true, true, Shape::Label, Some(l), Some(t)) => Err(format!(
+                "the run lists no pull request (a fork's): #{n} binds only when the run was \
+                 started by whoever added the label, but {} added it and {} started the run",
+                l.login, t.login
+            )),
+            (true, true, _, _, _) => Err(format!(
+                "the run lists no pull request (a fork's): #{n} binds only through a label                  added by the run's triggering actor"
+            )),
+            _ => Err(format!(
+                "the run lists no pull request, so nothing binds #{n} to it (the event file \
+                 may have been rewritten)"
+            )),
         }
     }
 
@@ -773,6 +878,29 @@ impl<'a> Context<'a> {
         }
         let pr = self.pr?;
         let head = pr.head_sha.as_str();
+        // SECURITY: the head is read again in the last wave, after the reviews: a push in
+        // between means the approvals may be for code that no longer runs.
+        match self.evidence.pr_head_now.as_deref() {
+            Some(now) if same_sha(now, head) => {}
+            Some(now) => {
+                return unmet(format!(
+                    "#{}'s head moved from {} to {} while the request was checked",
+                    pr.number,
+                    short_sha(head),
+                    if now.is_empty() {
+                        "(gone)"
+                    } else {
+                        short_sha(now)
+                    }
+                ));
+            }
+            None => {
+                return unmet(format!(
+                    "#{}'s head was not read again before the decision",
+                    pr.number
+                ));
+            }
+        }
         if self.request.shape == Shape::Dispatch {
             return if same_sha(head, sha) {
                 met(format!(
@@ -803,6 +931,85 @@ impl<'a> Context<'a> {
                 short_sha(head)
             )),
             None => unmet("the event names no head commit"),
+        }
+    }
+
+    /// SECURITY: a dispatch that names a PR counts that PR's approvals only if the PR asked
+    /// for this scope itself; otherwise any approved PR whose head is the commit (a
+    /// main-to-release merge, say) would launder its approvals into production access.
+    fn pr_requests_scope(&self) -> Check {
+        if self.request.shape != Shape::Dispatch || self.source != Source::PullRequest {
+            return None;
+        }
+        let pr = self.pr?;
+        let scope = self.scope?;
+        let rules = &self.policy.request;
+        let n = pr.number;
+        let mut asked_for: Vec<String> = Vec::new();
+        for label in &pr.labels {
+            if let Some(mapped) = rules.labels.get(label) {
+                if *mapped == scope.name {
+                    return met(format!(
+                        "#{n} carries label `{label}`, which asks for {mapped}"
+                    ));
+                }
+                asked_for.push(mapped.clone());
+            }
+        }
+        // A reason line in the body or a reason trailer in the head commit asks for the scope
+        // named beside it (the same body or message), else for the dispatch's scope.
+        let body = pr.body.as_deref().unwrap_or_default();
+        let body_asks = !body_reason_lines(body, &rules.trailer).is_empty();
+        let body_scopes = body_reason_lines(body, &rules.scope_trailer);
+        let parsed = self
+            .evidence
+            .head_commit_message
+            .as_deref()
+            .map(trailers::parse)
+            .unwrap_or_default();
+        let commit_asks = parsed
+            .iter()
+            .any(|t| t.key.eq_ignore_ascii_case(&rules.trailer));
+        let commit_scopes: Vec<String> = parsed
+            .iter()
+            .filter(|t| t.key.eq_ignore_ascii_case(&rules.scope_trailer))
+            .map(|t| t.value.clone())
+            .collect();
+        for (asks, scopes, place) in [
+            (body_asks, body_scopes, "body"),
+            (commit_asks, commit_scopes, "head commit"),
+        ] {
+            if !asks {
+                continue;
+            }
+            let wanted = match scopes.as_slice() {
+                [] => self.request.scope.clone().unwrap_or_default(),
+                [one] => one.trim().to_string(),
+                _ => {
+                    asked_for.push(format!("several scopes in its {place}"));
+                    continue;
+                }
+            };
+            if wanted == scope.name {
+                return met(format!(
+                    "#{n}'s {place} asks for production access (`{}:`) for {wanted}",
+                    rules.trailer
+                ));
+            }
+            asked_for.push(wanted);
+        }
+        if asked_for.is_empty() {
+            unmet(format!(
+                "#{n} asks for nothing: no label that `request.labels` maps to {}, no `{}:` line \
+                 in its body or head commit; its approvals do not count for this dispatch",
+                scope.name, rules.trailer
+            ))
+        } else {
+            unmet(format!(
+                "#{n} asks for {}, not for {}; its approvals do not count for this dispatch",
+                quoted(&asked_for),
+                scope.name
+            ))
         }
     }
 

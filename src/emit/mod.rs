@@ -39,6 +39,10 @@ pub struct Console {
     /// Write workflow commands (`::add-mask::`, annotations). Off outside a runner would be
     /// wrong for masks, so it is always on; kept as a field for `demo` output styling.
     workflow_commands: bool,
+    /// SHA-256 of every mask value sent: each distinct value is masked once (the runner
+    /// needs it once; repeating a secret on stdout only widens where it appears). Digests,
+    /// not the values: the console keeps no copy of a secret.
+    masked: std::collections::HashSet<[u8; 32]>,
 }
 
 impl Console {
@@ -52,6 +56,17 @@ impl Console {
             out,
             err,
             workflow_commands: true,
+            masked: std::collections::HashSet::new(),
+        }
+    }
+
+    /// One `::add-mask::` line for `value`, unless the same value was masked already.
+    fn mask_line(&mut self, value: &str) {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        if self.masked.insert(key) {
+            self.out_raw(&format!("::add-mask::{}", escape::workflow_data(value)));
         }
     }
 
@@ -132,14 +147,14 @@ impl Console {
             if value.trim().is_empty() {
                 continue;
             }
-            self.out_raw(&format!("::add-mask::{}", escape::workflow_data(value)));
+            self.mask_line(value);
             if value.contains('\n') || value.contains('\r') {
                 lines.extend(value.split('\n').map(|l| l.trim_end_matches('\r')));
             }
         }
         for line in lines {
             if !line.trim().is_empty() {
-                self.out_raw(&format!("::add-mask::{}", escape::workflow_data(line)));
+                self.mask_line(line);
             }
         }
         Masked { secret }
@@ -474,6 +489,19 @@ mod tests {
         for line in text.lines() {
             assert!(line.starts_with("::add-mask::"), "{line}");
         }
+    }
+
+    #[test]
+    fn each_distinct_value_is_masked_once() {
+        let (mut c, o, _) = console();
+        let pem = Secret::new("-----BEGIN KEY-----\nAAAA\n-----END KEY-----\n");
+        let again = Secret::new("AAAA");
+        let _ = c.mask(&pem, &[]);
+        let _ = c.mask(&again, &[]);
+        let _ = c.mask(&pem, &[]);
+        let text = o.text();
+        assert_eq!(text.matches("\n::add-mask::AAAA\n").count(), 1, "{text}");
+        assert_eq!(text.lines().count(), 4, "{text}");
     }
 
     #[test]

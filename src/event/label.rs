@@ -22,6 +22,10 @@ use super::json::{self, opt_str, opt_user, req_object, req_pr_number, req_sha, r
 use super::trailers;
 use super::{EventError, EventOutcome, EventRequest, KeyValues, RequestKeys, Shape, key_matches};
 
+/// The PR actions that can start a trailer request: the PR was opened or reopened, or new
+/// commits were pushed to it.
+pub const TRAILER_ACTIONS: [&str; 3] = ["opened", "reopened", "synchronize"];
+
 /// Parses a `pull_request` / `pull_request_target` payload (see the module docs).
 pub fn parse_pull_request(
     v: &Value,
@@ -77,6 +81,18 @@ pub fn parse_pull_request(
         return Ok(EventOutcome::Request(req));
     }
 
+    // SECURITY: a trailer request is made by pushing a commit: only the actions that bring
+    // a new head (or the PR itself) ask. `edited`, `unlabeled`, `assigned` and the rest can
+    // be done by someone who never asked, and must not start a request in their name.
+    if !TRAILER_ACTIONS.contains(&action) {
+        return Ok(EventOutcome::NoRequest {
+            why: format!(
+                "a pull request event with this action does not ask for access (a trailer \
+                 request comes with one of: {})",
+                TRAILER_ACTIONS.join(", ")
+            ),
+        });
+    }
     let mut req = EventRequest {
         pr_number: Some(number),
         head_sha: Some(head_sha),
@@ -315,15 +331,28 @@ mod tests {
     }
 
     #[test]
-    fn other_actions_are_the_trailer_shape() {
+    fn actions_that_bring_a_head_do_not_ask_otherwise() {
+        let msg = "Fix the index\n\nbody\n\nProd-Access: INC-9\nProd-Access-Scope: db-read\n";
         for action in [
-            "opened",
-            "synchronize",
-            "reopened",
             "unlabeled",
             "edited",
             "closed",
+            "assigned",
+            "review_requested",
         ] {
+            let v = payload(action, Some("prod-access"), Some("Prod-Access: body"));
+            for message in [None, Some(msg)] {
+                assert!(
+                    matches!(parse(&v, message), Ok(EventOutcome::NoRequest { .. })),
+                    "{action}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn new_heads_are_the_trailer_shape() {
+        for action in TRAILER_ACTIONS {
             let v = payload(action, Some("prod-access"), Some("Prod-Access: body"));
             let pending = request(parse(&v, None));
             assert_eq!(

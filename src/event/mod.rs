@@ -7,7 +7,8 @@
 //! | event | shape | module |
 //! | --- | --- | --- |
 //! | `pull_request`, `pull_request_target` `labeled` with a policy label | label | [`label`] |
-//! | `pull_request`, `pull_request_target`, any other action | trailer | [`label`] |
+//! | `pull_request`, `pull_request_target` `opened`, `reopened`, `synchronize` | trailer | [`label`] |
+//! | `pull_request`, `pull_request_target`, any other action | no request | [`label`] |
 //! | `push` | trailer (head commit only) | [`push`] |
 //! | `workflow_dispatch` | dispatch | [`dispatch`] |
 //! | anything else (`pull_request_review`, `schedule`, ...) | [`EventError::UnsupportedEvent`] | |

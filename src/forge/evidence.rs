@@ -90,7 +90,9 @@ pub async fn gather_evidence<F: Forge>(
             .as_ref()
             .map(|p| p.head_sha.clone())
             .or_else(|| request.head_sha.clone()),
-        _ => None,
+        // A dispatch's PR must ask for the scope itself: its head commit may carry the ask.
+        Shape::Dispatch => pr.as_ref().map(|p| p.head_sha.clone()),
+        Shape::Label => None,
     };
     let strict = scope.is_some_and(|s| s.approvals.strict);
     let message = async {
@@ -181,7 +183,18 @@ pub async fn gather_evidence<F: Forge>(
         Ok::<_, ForgeError>((u.key(), forge.permission(repo, &u.login).await?))
     }))
     .buffer_unordered(CONCURRENCY)
-    .try_collect::<Vec<(String, super::Permission)>>();
+    .try_collect::<Vec<(String, super::PermissionAnswer)>>();
+    // The PR head, read again after the reviews (beside the permissions: no extra round
+    // trip). A push between the two reads denies (`head-current`).
+    let head_again = async {
+        match evidence.pull_request.as_ref() {
+            Some(pr) if !is_push => forge
+                .pull_request(repo, pr.number)
+                .await
+                .map(|again| Some(again.map(|p| p.head_sha).unwrap_or_default())),
+            _ => Ok(None),
+        }
+    };
     let memberships = async {
         // SECURITY: every team is checked visible first (once); an invisible team is a
         // configuration error, never "not a member".
@@ -201,8 +214,21 @@ pub async fn gather_evidence<F: Forge>(
         .try_collect::<Vec<(String, String, Membership)>>()
         .await
     };
-    let (permissions, memberships) = tokio::try_join!(permissions, memberships)?;
-    evidence.permissions = permissions.into_iter().collect();
+    let (permissions, memberships, head_now) =
+        tokio::try_join!(permissions, memberships, head_again)?;
+    evidence.pr_head_now = head_now;
+    for (login, answer) in permissions {
+        // SECURITY: a permission answer that names no account cannot be tied to the user who
+        // acted: it grants nothing.
+        let permission = match answer.user_id {
+            Some(id) => {
+                evidence.permission_user_ids.insert(login.clone(), id);
+                answer.permission
+            }
+            None => super::Permission::None,
+        };
+        evidence.permissions.insert(login, permission);
+    }
     let mut by_team: BTreeMap<String, BTreeMap<String, Membership>> = BTreeMap::new();
     for (team, user, m) in memberships {
         by_team.entry(team).or_default().insert(user, m);

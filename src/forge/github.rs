@@ -37,8 +37,8 @@ use zeroize::Zeroizing;
 
 use super::{
     Comment, DeploymentReview, Forge, ForgeError, ForgeErrorKind as K, ForgeResult, LabelEvent,
-    Membership, Permission, PullRequest, RepoRef, Repository, Review, ReviewState, RunInfo,
-    UserRef,
+    Membership, Permission, PermissionAnswer, PullRequest, RepoRef, Repository, Review,
+    ReviewState, RunInfo, RunPullRequest, UserRef, Viewer,
 };
 use crate::oidc::fetch::{BodyError, read_capped};
 use crate::oidc::url::{Url, check_url};
@@ -92,6 +92,9 @@ impl Default for ForgeConfig {
 pub struct GitHub {
     http: reqwest::Client,
     base: Url,
+    /// The GraphQL endpoint (`viewer` only): `GITHUB_GRAPHQL_URL` when it is on the API's
+    /// origin, else derived from the API URL.
+    graphql: Url,
     token: Secret,
     config: ForgeConfig,
     deadline: Instant,
@@ -131,9 +134,11 @@ impl GitHub {
             crate::http::client(config.request_timeout, config.connect_timeout).map_err(|e| {
                 ForgeError::new(K::Client, "", format!("cannot build the HTTP client: {e}"))
             })?;
+        let graphql = derive_graphql_url(&base);
         Ok(Self {
             http,
             base,
+            graphql,
             token,
             // A deadline too far to represent is capped at the production bound of 30 s.
             deadline: Instant::now()
@@ -145,6 +150,20 @@ impl GitHub {
 
     pub fn config(&self) -> &ForgeConfig {
         &self.config
+    }
+
+    /// Uses the runner's `GITHUB_GRAPHQL_URL` (a hint) when it is on the API's origin.
+    /// SECURITY: another origin is ignored (the one derived from the API URL stays): an
+    /// earlier step cannot send the token, or the `viewer` question, elsewhere.
+    pub fn with_graphql_hint(mut self, hint: Option<&str>) -> Self {
+        if let Some(url) = hint.and_then(|h| check_url(h).ok())
+            && url.origin() == self.base.origin()
+            && url.query().is_none()
+            && url.fragment().is_none()
+        {
+            self.graphql = url;
+        }
+        self
     }
 
     /// The base URL with these path segments appended (each percent-encoded as one segment).
@@ -505,6 +524,19 @@ impl GitHub {
     }
 }
 
+/// `https://api.github.com/graphql` for `https://api.github.com`; `/api/graphql` for a GHES
+/// base `/api/v3`; `<base>/graphql` otherwise.
+fn derive_graphql_url(base: &Url) -> Url {
+    let mut url = base.clone();
+    let path = base.path().trim_end_matches('/');
+    let new_path = match path.strip_suffix("/api/v3") {
+        Some(prefix) => format!("{prefix}/api/graphql"),
+        None => format!("{path}/graphql"),
+    };
+    url.set_path(&new_path);
+    url
+}
+
 enum Attempt {
     Done(ForgeResult<Result<Answer, u16>>),
     Retry {
@@ -761,6 +793,33 @@ struct GhCommit {
 #[derive(Deserialize)]
 struct GhPermission {
     permission: String,
+    #[serde(default)]
+    user: Option<GhUser>,
+}
+
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: serde::de::DeserializeOwned"))]
+struct GhGraphql<T> {
+    #[serde(default = "none")]
+    data: Option<T>,
+    #[serde(default)]
+    errors: Option<serde_json::Value>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+#[derive(Deserialize)]
+struct GhViewerData {
+    viewer: GhViewer,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GhViewer {
+    login: String,
+    database_id: u64,
 }
 
 #[derive(Deserialize)]
@@ -782,10 +841,18 @@ struct GhIssueEvent {
 }
 
 #[derive(Deserialize)]
+struct GhRunPull {
+    number: u64,
+    head: GhHead,
+}
+
+#[derive(Deserialize)]
 struct GhRun {
     id: u64,
     event: String,
     head_sha: String,
+    #[serde(default)]
+    pull_requests: Vec<GhRunPull>,
     #[serde(default)]
     run_attempt: Option<u32>,
     #[serde(default)]
@@ -840,9 +907,10 @@ const E_APPROVALS: &str = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/appro
 const E_COMMENTS: &str = "GET /repos/{owner}/{repo}/issues/{issue_number}/comments";
 const E_COMMENT_CREATE: &str = "POST /repos/{owner}/{repo}/issues/{issue_number}/comments";
 const E_COMMENT_UPDATE: &str = "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}";
+const E_GRAPHQL: &str = "POST /graphql";
 
 /// Every endpoint template the client calls, as its errors name them.
-pub const ENDPOINTS: [&str; 16] = [
+pub const ENDPOINTS: [&str; 17] = [
     E_REPO,
     E_CONTENTS,
     E_PULL,
@@ -859,6 +927,7 @@ pub const ENDPOINTS: [&str; 16] = [
     E_COMMENTS,
     E_COMMENT_CREATE,
     E_COMMENT_UPDATE,
+    E_GRAPHQL,
 ];
 
 impl Forge for GitHub {
@@ -1005,7 +1074,7 @@ impl Forge for GitHub {
         Ok(out)
     }
 
-    async fn permission(&self, repo: &RepoRef, login: &str) -> ForgeResult<Permission> {
+    async fn permission(&self, repo: &RepoRef, login: &str) -> ForgeResult<PermissionAnswer> {
         let url = self.url(&[
             "repos",
             &repo.owner,
@@ -1018,8 +1087,14 @@ impl Forge for GitHub {
             .get_json_or_status::<GhPermission>(E_PERMISSION, url)
             .await?
         {
-            Ok(p) => Ok(Permission::from_api(&p.permission)),
-            Err(404) => Ok(Permission::None),
+            Ok(p) => Ok(PermissionAnswer {
+                permission: Permission::from_api(&p.permission),
+                user_id: p.user.and_then(|u| u.id),
+            }),
+            Err(404) => Ok(PermissionAnswer {
+                permission: Permission::None,
+                user_id: None,
+            }),
             Err(status) => Err(unexpected(E_PERMISSION, status)),
         }
     }
@@ -1114,6 +1189,14 @@ impl Forge for GitHub {
             run_attempt: r.run_attempt.unwrap_or(0),
             actor: user(r.actor),
             triggering_actor: user(r.triggering_actor),
+            pull_requests: r
+                .pull_requests
+                .into_iter()
+                .map(|p| RunPullRequest {
+                    number: p.number,
+                    head_sha: p.head.sha,
+                })
+                .collect(),
         })
     }
 
@@ -1168,6 +1251,37 @@ impl Forge for GitHub {
             )
             .await?;
         Ok(c.into())
+    }
+
+    async fn viewer(&self) -> ForgeResult<Viewer> {
+        let answer: GhGraphql<GhViewerData> = self
+            .write_json(
+                Method::POST,
+                E_GRAPHQL,
+                self.graphql.clone(),
+                &serde_json::json!({ "query": "query { viewer { login databaseId } }" }),
+            )
+            .await?;
+        // SECURITY: GraphQL answers 200 with `errors` (and perhaps partial data) on failure:
+        // any error fails, whatever data came with it.
+        if answer.errors.is_some() {
+            return Err(ForgeError::new(
+                K::Body,
+                E_GRAPHQL,
+                "the GraphQL answer carries errors",
+            ));
+        }
+        let Some(data) = answer.data else {
+            return Err(ForgeError::new(
+                K::Body,
+                E_GRAPHQL,
+                "the GraphQL answer has no data",
+            ));
+        };
+        Ok(Viewer {
+            login: data.viewer.login,
+            id: data.viewer.database_id,
+        })
     }
 
     async fn update_comment(

@@ -257,12 +257,16 @@ pub trait Forge: Sync {
         number: u64,
     ) -> impl Future<Output = ForgeResult<Vec<UserRef>>> + Send;
 
-    /// The user's repository permission; a user the forge does not know has none.
+    /// The user's repository permission and the id of the account that holds the login
+    /// now; a user the forge does not know has none.
     fn permission(
         &self,
         repo: &RepoRef,
         login: &str,
-    ) -> impl Future<Output = ForgeResult<Permission>> + Send;
+    ) -> impl Future<Output = ForgeResult<PermissionAnswer>> + Send;
+
+    /// The account the token acts as (GraphQL `viewer`): the author of the tool's comments.
+    fn viewer(&self) -> impl Future<Output = ForgeResult<Viewer>> + Send;
 
     /// Whether the token can see `@org/team`: `Ok(())`, or [`ForgeErrorKind::TeamInvisible`].
     fn team_visible(&self, org: &str, team: &str) -> impl Future<Output = ForgeResult<()>> + Send;

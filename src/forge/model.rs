@@ -167,6 +167,42 @@ pub struct RunInfo {
     pub run_attempt: u32,
     pub actor: Option<UserRef>,
     pub triggering_actor: Option<UserRef>,
+    /// The PRs GitHub says this run is for (`pull_requests`): what binds the event file's PR
+    /// to the run. Empty for a PR from a fork.
+    #[serde(default)]
+    pub pull_requests: Vec<RunPullRequest>,
+}
+
+/// One entry of a run's `pull_requests`: the PR and the head GitHub recorded for the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunPullRequest {
+    pub number: u64,
+    pub head_sha: String,
+}
+
+/// `GET /repos/{o}/{r}/collaborators/{u}/permission`: the permission and the id of the
+/// account that holds the login now (`user.id`; `None` when GitHub named no user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PermissionAnswer {
+    pub permission: Permission,
+    pub user_id: Option<u64>,
+}
+
+/// The account the forge token acts as (GraphQL `viewer`): the author of the tool's own
+/// audit comments, and so the only author whose marker comments count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub login: String,
+    pub id: u64,
+}
+
+impl Viewer {
+    /// SECURITY: a comment is the tool's own only when its author is this account: same
+    /// numeric id and same login (a bot flag, a login alone or the comment's text prove
+    /// nothing).
+    pub fn wrote(&self, author: Option<&UserRef>) -> bool {
+        author.is_some_and(|a| a.id == Some(self.id) && a.login.eq_ignore_ascii_case(&self.login))
+    }
 }
 
 /// Everything read from the forge for one decision. Absent facts deny: a reviewer whose
@@ -204,6 +240,15 @@ pub struct Evidence {
     /// Repository permission per user, keyed by lower-cased login.
     #[serde(default)]
     pub permissions: BTreeMap<String, Permission>,
+    /// The account id each permission answer named for the login (lower-cased login ->
+    /// `user.id`). A user whose own id differs (the login changed hands between the two
+    /// answers) has no permission.
+    #[serde(default)]
+    pub permission_user_ids: BTreeMap<String, u64>,
+    /// The PR's head as read again in the last wave, after the reviews: a head that moved
+    /// in between denies (`head-current`).
+    #[serde(default)]
+    pub pr_head_now: Option<String>,
     /// Team membership, keyed by `org/team` (lower-case, no `@`) then lower-cased login.
     #[serde(default)]
     pub teams: BTreeMap<String, BTreeMap<String, Membership>>,
@@ -218,10 +263,23 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn permission_of(&self, user: &UserRef) -> Permission {
+        if self.login_changed_hands(user).is_some() {
+            return Permission::None;
+        }
         self.permissions
             .get(&user.key())
             .copied()
             .unwrap_or(Permission::None)
+    }
+
+    /// `Some(id now)` when the permission answer for this login named another account than
+    /// `user` carries. SECURITY: permissions and memberships are keyed by login; the id
+    /// binds the login to the account that reviewed, labeled or asked.
+    pub fn login_changed_hands(&self, user: &UserRef) -> Option<u64> {
+        match (user.id, self.permission_user_ids.get(&user.key())) {
+            (Some(id), Some(now)) if *now != id => Some(*now),
+            _ => None,
+        }
     }
 
     /// `Some(Membership)` when the forge answered for this team and user; `None` when the

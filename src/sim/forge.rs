@@ -106,6 +106,68 @@ pub struct SimState {
     /// then the job's `GITHUB_TOKEN`, for which GitHub answers 404 to every team lookup.
     pub team_capable_token: bool,
     pub next_comment_id: u64,
+    /// lower-cased login -> numeric id, as GitHub knows each account now. A login missing
+    /// here takes the id the other objects the simulator serves give it (reviews, PRs,
+    /// events, runs), so a login that "changed hands" is a different id here.
+    pub user_ids: BTreeMap<String, u64>,
+    /// The account the token acts as: GraphQL `viewer`, and the author of every comment it
+    /// posts. `None`: `github-actions[bot]` (id 41898282), as for `GITHUB_TOKEN`.
+    pub viewer: Option<Value>,
+}
+
+/// `github-actions[bot]`, the account `GITHUB_TOKEN` acts as.
+pub fn actions_bot() -> Value {
+    bot_json("github-actions[bot]", 41898282)
+}
+
+impl SimState {
+    /// The account the token acts as (see [`SimState::viewer`]).
+    pub fn viewer(&self) -> Value {
+        self.viewer.clone().unwrap_or_else(actions_bot)
+    }
+
+    /// The id GitHub gives `login` now: [`SimState::user_ids`], else the id any object the
+    /// simulator holds names for that login, else a stable id made from the login.
+    pub fn user_id(&self, login: &str) -> u64 {
+        let key = login.to_ascii_lowercase();
+        if let Some(id) = self.user_ids.get(&key) {
+            return *id;
+        }
+        fn find(v: &Value, login: &str) -> Option<u64> {
+            match v {
+                Value::Object(m) => {
+                    if let (Some(Value::String(l)), Some(id)) =
+                        (m.get("login"), m.get("id").and_then(Value::as_u64))
+                        && l.eq_ignore_ascii_case(login)
+                    {
+                        return Some(id);
+                    }
+                    m.values().find_map(|x| find(x, login))
+                }
+                Value::Array(a) => a.iter().find_map(|x| find(x, login)),
+                _ => None,
+            }
+        }
+        for repo in self.repos.values() {
+            let found = repo
+                .reviews
+                .values()
+                .flatten()
+                .chain(repo.pulls.values())
+                .chain(repo.issue_events.values().flatten())
+                .chain(repo.runs.values())
+                .chain(repo.approvals.values().flatten())
+                .chain(repo.pr_commits.values().flatten())
+                .find_map(|v| find(v, login));
+            if let Some(id) = found {
+                return id;
+            }
+        }
+        // Stable, and far from the ids the scenarios use.
+        key.bytes().fold(7_000_000_000u64, |h, b| {
+            h.wrapping_mul(31).wrapping_add(u64::from(b))
+        })
+    }
 }
 
 impl SimState {
@@ -158,6 +220,9 @@ pub enum FaultKind {
     Html,
     /// 200 with `application/json` that is not JSON.
     MalformedJson,
+    /// The request takes effect (a comment is created), then this status is answered, as
+    /// when a gateway times out after the backend did the work.
+    AfterLanding(u16),
 }
 
 /// A fault on a route (`GET /repos/{owner}/{repo}/pulls/{pull_number}` as the client's
@@ -168,6 +233,8 @@ pub struct Fault {
     pub kind: FaultKind,
     /// `Some(n)`: only the next n matching calls; `None`: always.
     pub times: Option<usize>,
+    /// The first `skip` matching calls are answered normally (and not counted in `times`).
+    pub skip: usize,
 }
 
 impl Fault {
@@ -176,6 +243,7 @@ impl Fault {
             route: route.to_string(),
             kind,
             times: None,
+            skip: 0,
         }
     }
 
@@ -242,6 +310,12 @@ impl Fault {
     /// Only the next `n` matching calls.
     pub fn times(mut self, n: usize) -> Self {
         self.times = Some(n);
+        self
+    }
+
+    /// Answers the first `n` matching calls normally; the fault applies from call `n + 1`.
+    pub fn after(mut self, n: usize) -> Self {
+        self.skip = n;
         self
     }
 }
@@ -567,6 +641,20 @@ pub fn run_json(
     })
 }
 
+/// One entry of a run's `pull_requests` (`pull-request-minimal`): the PR the run is for,
+/// with the head GitHub recorded for it. `repo` is the base repository (GitHub leaves the
+/// list empty for a PR from a fork).
+pub fn run_pull_request_json(r: &SimRepo, number: u64, head_sha: &str, base_ref: &str) -> Value {
+    let repo = json!({ "id": r.id, "url": format!("https://api.github.com/repos/{}/{}", r.owner, r.name), "name": r.name });
+    json!({
+        "id": number + 1_000,
+        "number": number,
+        "url": format!("https://api.github.com/repos/{}/{}/pulls/{number}", r.owner, r.name),
+        "head": { "ref": "feature", "sha": head_sha, "repo": repo.clone() },
+        "base": { "ref": base_ref, "sha": "9049f1265b7d61be4a8904a9a27120d2064dab3b", "repo": repo }
+    })
+}
+
 /// A deployment review of a run (`environment-approvals`). `state`: `approved`/`rejected`.
 pub fn approval_json(user: Value, state: &str, environments: &[&str], comment: &str) -> Value {
     json!({
@@ -759,6 +847,7 @@ fn route_of(method: &str, seg: &[String]) -> Option<&'static str> {
         ("PATCH", ["repos", _, _, "issues", "comments", _]) => {
             "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"
         }
+        ("POST", ["graphql"]) => "POST /graphql",
         _ => return None,
     })
 }
@@ -829,6 +918,10 @@ async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<SimBod
             if f.route != "*" && f.route != route {
                 continue;
             }
+            if f.skip > 0 {
+                f.skip -= 1;
+                continue;
+            }
             match &mut f.times {
                 Some(0) => continue,
                 Some(n) => *n -= 1,
@@ -873,6 +966,13 @@ async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<SimBod
             set_header(&mut resp, "content-type", "application/json; charset=utf-8");
             return resp;
         }
+        Some(FaultKind::AfterLanding(status)) => {
+            let _landed = serve(shared, route, &segments, query.as_deref(), &body);
+            return message(
+                status,
+                &format!("simulated {status} after the request landed"),
+            );
+        }
         None => {}
     }
     serve(shared, route, &segments, query.as_deref(), &body)
@@ -886,6 +986,24 @@ fn serve(
     body: &[u8],
 ) -> Response<SimBody> {
     let mut state = lock(&shared.state);
+    if route == "POST /graphql" {
+        // Only the query the client sends: `viewer { login databaseId }`.
+        let query = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("query").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        if !query.contains("viewer") {
+            return respond(
+                200,
+                &json!({ "errors": [{ "message": "simulated: only `viewer` is implemented" }] }),
+            );
+        }
+        let viewer = state.viewer();
+        return respond(
+            200,
+            &json!({ "data": { "viewer": { "login": viewer["login"], "databaseId": viewer["id"] } } }),
+        );
+    }
     if seg[0] == "orgs" {
         let key = format!("{}/{}", seg[1], seg[3]).to_ascii_lowercase();
         let Some(team) = state
@@ -910,6 +1028,13 @@ fn serve(
     }
     let repo_key = format!("{}/{}", seg[1], seg[2]).to_ascii_lowercase();
     let next_id = state.next_comment_id;
+    let viewer = state.viewer();
+    // The id GitHub names in a permission answer: the account that holds the login now.
+    let login_id = if route == "GET /repos/{owner}/{repo}/collaborators/{username}/permission" {
+        state.user_id(&seg[4])
+    } else {
+        0
+    };
     let Some(repo) = state.repos.get_mut(&repo_key) else {
         return not_found();
     };
@@ -980,7 +1105,7 @@ fn serve(
                     };
                     respond(
                         200,
-                        &json!({ "permission": p, "role_name": role, "user": user_json(&seg[4], 1) }),
+                        &json!({ "permission": p, "role_name": role, "user": user_json(&seg[4], login_id) }),
                     )
                 }
                 None => message(404, &format!("{} is not a user", seg[4])),
@@ -1028,7 +1153,7 @@ fn serve(
             else {
                 return message(422, "Invalid request: body is required");
             };
-            let c = comment_json(next_id, bot_json("github-actions[bot]", 41898282), &text);
+            let c = comment_json(next_id, viewer, &text);
             repo.comments.entry(num(4)).or_default().push(c.clone());
             state.next_comment_id += 1;
             respond(201, &c)

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use serde_json::{Map, Value, json};
 
 use super::forge::{
-    ForgeSim, SimError, labeled_event_json, pull_json, review_json, run_json, user_json,
+    ForgeSim, SimError, labeled_event_json, pull_json, review_json, run_json,
+    run_pull_request_json, user_json,
 };
 use super::oidc::OidcIssuer;
 use crate::credential::jwt_keys::{KeyAlg, SigningKey};
@@ -146,17 +147,17 @@ impl Story {
                     "2026-11-23T01:55:00Z",
                 )],
             );
-            repo.runs.insert(
+            let mut run = run_json(
                 RUN_ID,
-                run_json(
-                    RUN_ID,
-                    "pull_request_target",
-                    BASE_SHA,
-                    1,
-                    alice.clone(),
-                    alice,
-                ),
+                "pull_request_target",
+                BASE_SHA,
+                1,
+                alice.clone(),
+                alice,
             );
+            // The run is for PR 42 at its head (what binds the event file's PR to the run).
+            run["pull_requests"] = json!([run_pull_request_json(repo, PR, HEAD_SHA, "main")]);
+            repo.runs.insert(RUN_ID, run);
             st.team("acme/sre")
                 .members
                 .insert("bob".into(), "active".into());
@@ -269,6 +270,10 @@ impl Story {
             ("GITHUB_EVENT_PATH", p("event.json")),
             ("GITHUB_REPOSITORY", REPO.to_string()),
             ("GITHUB_API_URL", self.forge.api_url().to_string()),
+            (
+                "GITHUB_GRAPHQL_URL",
+                format!("{}/graphql", self.forge.api_url()),
+            ),
             ("GITHUB_SERVER_URL", "https://github.com".to_string()),
             ("GITHUB_RUN_ID", RUN_ID.to_string()),
             ("GITHUB_RUN_ATTEMPT", "1".to_string()),

@@ -157,6 +157,11 @@ pub struct Scenario {
     pub evidence: Evidence,
     pub runner: RunnerHints,
     pub now: DateTime<Utc>,
+    /// As the forge would show it for an untouched run: [`Scenario::decide`] lists the PR in
+    /// the run's `pull_requests` (PR events) and reads its head again unchanged, at whatever
+    /// head the test set. `false` leaves `run.pull_requests` and `pr_head_now` as the test
+    /// set them (the binding and moved-head tests).
+    pub auto_bind: bool,
 }
 
 fn identity(event: &str, git_ref: &str, sha: &str) -> VerifiedIdentity {
@@ -227,6 +232,7 @@ fn evidence(run_event: &str, run_head: &str) -> Evidence {
             run_attempt: 1,
             actor: Some(carol()),
             triggering_actor: Some(carol()),
+            pull_requests: Vec::new(),
         }),
         head_commit_message: None,
         pull_request: Some(pull_request(&["prod-access"])),
@@ -246,6 +252,8 @@ fn evidence(run_event: &str, run_head: &str) -> Evidence {
         )]),
         already_granted: false,
         notes: Vec::new(),
+        permission_user_ids: BTreeMap::new(),
+        pr_head_now: None,
     }
 }
 
@@ -361,6 +369,7 @@ impl Scenario {
             identity,
             evidence,
             runner,
+            auto_bind: true,
             now: Utc
                 .with_ymd_and_hms(2026, 5, 1, 13, 0, 0)
                 .single()
@@ -368,12 +377,40 @@ impl Scenario {
         }
     }
 
+    /// The evidence as [`Scenario::decide`] passes it (see [`Scenario::auto_bind`]).
+    pub fn bound_evidence(&self) -> Evidence {
+        let mut evidence = self.evidence.clone();
+        if self.auto_bind
+            && let Some(pr) = evidence.pull_request.clone()
+        {
+            if evidence.pr_head_now.is_none() {
+                evidence.pr_head_now = Some(pr.head_sha.clone());
+            }
+            let pr_event = matches!(
+                self.identity.event_name.as_str(),
+                "pull_request" | "pull_request_target"
+            );
+            if let Some(run) = evidence.run.as_mut()
+                && pr_event
+                && run.pull_requests.is_empty()
+                && !pr.from_fork
+            {
+                run.pull_requests.push(crate::forge::RunPullRequest {
+                    number: pr.number,
+                    head_sha: pr.head_sha.clone(),
+                });
+            }
+        }
+        evidence
+    }
+
     pub fn decide(&self) -> Decision {
+        let evidence = self.bound_evidence();
         decide(&DecisionInput {
             policy: &self.policy,
             request: &self.request,
             identity: &self.identity,
-            evidence: &self.evidence,
+            evidence: &evidence,
             runner: &self.runner,
             now: self.now,
         })

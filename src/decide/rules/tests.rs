@@ -129,13 +129,23 @@ fn rows() -> Vec<Row> {
             id: NotFromFork,
             base: label,
             mutate: |s| s.pr_mut().from_fork = true,
-            unmet: &[NotFromFork],
+            // a fork's run lists no PR: nothing binds it without `allow_forks` either
+            unmet: &[RunConsistent, NotFromFork],
         },
         Row {
             id: HeadCurrent,
             base: label,
             mutate: |s| s.request.head_sha = Some(OLD.into()),
             unmet: &[HeadCurrent],
+        },
+        Row {
+            id: PrRequestsScope,
+            base: Scenario::dispatch_pr,
+            mutate: |s| {
+                s.pr_mut().labels = Vec::new();
+                s.pr_mut().body = Some("Release: merge main.".into());
+            },
+            unmet: &[PrRequestsScope],
         },
         Row {
             id: LabelPresent,
@@ -279,14 +289,17 @@ fn requirements_are_reported_in_order_and_by_shape() {
             .filter(|id| !skip.contains(id))
             .collect()
     };
-    assert_eq!(evaluated(Scenario::label()), all_but(&[TrailerPresent]));
+    assert_eq!(
+        evaluated(Scenario::label()),
+        all_but(&[PrRequestsScope, TrailerPresent])
+    );
     assert_eq!(
         evaluated(Scenario::trailer_pr()),
-        all_but(&[LabelPresent, LabelAddedByWriter])
+        all_but(&[PrRequestsScope, LabelPresent, LabelAddedByWriter])
     );
     assert_eq!(
         evaluated(Scenario::trailer_push()),
-        all_but(&[LabelPresent, LabelAddedByWriter])
+        all_but(&[PrRequestsScope, LabelPresent, LabelAddedByWriter])
     );
     assert_eq!(
         evaluated(Scenario::dispatch_pr()),
@@ -299,6 +312,7 @@ fn requirements_are_reported_in_order_and_by_shape() {
             PrState,
             NotFromFork,
             HeadCurrent,
+            PrRequestsScope,
             TrailerPresent,
             LabelPresent,
             LabelAddedByWriter,
@@ -525,10 +539,116 @@ fn gha_33_fork_label_request_denied_by_default() {
     let mut s = Scenario::label();
     s.pr_mut().from_fork = true;
     let d = s.decide();
-    assert_denied(&d, &[NotFromFork]);
-    // allowed only where the scope says so
+    // GitHub lists no PR on a fork's run: nothing binds it either.
+    assert_denied(&d, &[RunConsistent, NotFromFork]);
+    // allowed only where the scope says so (carol added the label and started the run)
     s.scope_mut().allow_forks = true;
     assert_granted(&s.decide());
+}
+
+#[test]
+fn a_fork_pr_binds_only_when_the_labeler_started_the_run() {
+    let mut s = Scenario::label();
+    s.pr_mut().from_fork = true;
+    s.scope_mut().allow_forks = true;
+    s.evidence.label_event.as_mut().unwrap().actor = Some(alice());
+    let d = s.decide();
+    assert_denied(&d, &[RunConsistent]);
+    assert!(detail(&d, RunConsistent).contains("alice added it and carol started the run"));
+    // the trailer shape has no label to bind a fork's PR through
+    let mut s = Scenario::trailer_pr();
+    s.pr_mut().from_fork = true;
+    s.scope_mut().allow_forks = true;
+    assert_denied(&s.decide(), &[RunConsistent]);
+}
+
+#[test]
+fn the_run_must_list_the_pr_at_its_head() {
+    let mut s = Scenario::label();
+    s.auto_bind = false;
+    s.evidence.pr_head_now = Some(HEAD.into());
+    // no PR listed (not a fork): nothing binds the event file's PR
+    let d = s.decide();
+    assert_denied(&d, &[RunConsistent]);
+    assert!(detail(&d, RunConsistent).contains("lists no pull request"));
+    let run = s.evidence.run.as_mut().unwrap();
+    // another PR listed
+    run.pull_requests = vec![crate::forge::RunPullRequest {
+        number: 8,
+        head_sha: HEAD.into(),
+    }];
+    let d = s.decide();
+    assert_denied(&d, &[RunConsistent]);
+    assert!(detail(&d, RunConsistent).contains("the run is for #8"));
+    // the PR listed, at an older head
+    s.evidence.run.as_mut().unwrap().pull_requests = vec![crate::forge::RunPullRequest {
+        number: 7,
+        head_sha: OLD.into(),
+    }];
+    assert_denied(&s.decide(), &[RunConsistent]);
+    // the PR listed at its head
+    s.evidence.run.as_mut().unwrap().pull_requests = vec![crate::forge::RunPullRequest {
+        number: 7,
+        head_sha: HEAD.into(),
+    }];
+    assert_granted(&s.decide());
+}
+
+#[test]
+fn a_head_that_moved_after_the_reviews_were_read_denies() {
+    let mut s = Scenario::label();
+    s.evidence.pr_head_now = Some(OLD.into());
+    let d = s.decide();
+    assert_denied(&d, &[HeadCurrent]);
+    assert!(detail(&d, HeadCurrent).contains("moved"));
+    // never read again: denied too
+    s.auto_bind = false;
+    s.evidence.pr_head_now = None;
+    s.evidence.run.as_mut().unwrap().pull_requests = vec![crate::forge::RunPullRequest {
+        number: 7,
+        head_sha: HEAD.into(),
+    }];
+    assert_denied(&s.decide(), &[HeadCurrent]);
+}
+
+#[test]
+fn a_dispatch_counts_a_pr_only_when_it_asks_for_the_scope() {
+    let mut s = Scenario::dispatch_pr();
+    assert_granted(&s.decide());
+    s.pr_mut().labels = Vec::new();
+    s.pr_mut().body = Some("Merge main into release.".into());
+    let d = s.decide();
+    assert_denied(&d, &[PrRequestsScope]);
+    assert!(detail(&d, PrRequestsScope).contains("asks for nothing"));
+    // a reason line in the body asks for the dispatch's scope
+    s.pr_mut().body = Some(format!("Fix.\r\n\r\nProd-Access: {REASON}\r\n"));
+    assert_granted(&s.decide());
+    // ... or for the scope named beside it
+    s.pr_mut().body = Some(format!(
+        "Fix.\n\nProd-Access: {REASON}\nProd-Access-Scope: db-write\n"
+    ));
+    let d = s.decide();
+    assert_denied(&d, &[PrRequestsScope]);
+    assert!(detail(&d, PrRequestsScope).contains("\"db-write\", not for db-read"));
+    // a reason trailer in the head commit asks too
+    s.pr_mut().body = None;
+    s.evidence.head_commit_message = Some(trailer_message());
+    assert_granted(&s.decide());
+    // a label that maps to another scope does not
+    s.evidence.head_commit_message = None;
+    s.pr_mut().labels = vec!["hotfix".into()];
+    assert_denied(&s.decide(), &[PrRequestsScope]);
+}
+
+#[test]
+fn an_approver_whose_login_changed_hands_has_no_permission() {
+    let mut s = Scenario::label();
+    s.evidence
+        .permission_user_ids
+        .insert("alice".into(), 999_999);
+    let d = s.decide();
+    assert_denied(&d, &[ApproverPermission, ApprovalsCount]);
+    assert!(detail(&d, ApproverPermission).contains("now belongs to account 999999"));
 }
 
 #[test]
@@ -628,7 +748,7 @@ fn label_reason_must_still_be_in_the_pr_body() {
     s.pr_mut().body = Some("Prod-Access: INC-1 something else".into());
     let d = s.decide();
     assert_denied(&d, &[ReasonPresent]);
-    assert!(detail(&d, ReasonPresent).contains("not in the body of #7"));
+    assert!(detail(&d, ReasonPresent).contains("differs from the `Prod-Access:` line of #7"));
     // a reason from the input is not looked for in the body
     s.request.reason_source = Some(crate::decide::request::ReasonSource::Input);
     assert_granted(&s.decide());
@@ -1558,7 +1678,10 @@ fn empty_shas_never_match() {
     s.request.head_sha = Some(String::new());
     s.evidence.reviews = vec![review(100, alice(), ReviewState::Approved, "", 5)];
     let d = s.decide();
-    assert_denied(&d, &[HeadCurrent, FreshApproval, ApprovalsCount]);
+    assert_denied(
+        &d,
+        &[RunConsistent, HeadCurrent, FreshApproval, ApprovalsCount],
+    );
 }
 
 #[test]
