@@ -164,6 +164,23 @@ fn a_missing_runner_environment_is_named_all_at_once_with_the_flag() {
 }
 
 #[test]
+fn revoke_with_state_outside_a_runner_names_everything_it_needs() {
+    // revoke asks for a fresh job token (the run whose grant it may revoke): OIDC included.
+    let run = Cli::new(&["revoke"])
+        .env("STATE_handle", "jwt:pa-1-1-x")
+        .run();
+    run.expect_code(2);
+    for var in [
+        "GITHUB_EVENT_NAME",
+        "GITHUB_REPOSITORY",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "GITHUB_TOKEN (or --github-token)",
+    ] {
+        assert!(run.stderr.contains(var), "{var}: {}", run.stderr);
+    }
+}
+
+#[test]
 fn completions_and_the_man_page_are_generated() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let run = Cli::new(&["completions", shell]).run();

@@ -71,7 +71,8 @@ pub fn run(
                 console.say("prod-access: nothing was granted in this job; nothing to revoke");
                 return Ok(ExitClass::Ok);
             }
-            preflight(env, &inputs, false)?;
+            // A fresh job token names the run whose grant may be revoked: OIDC too.
+            preflight(env, &inputs, true)?;
             let job = grant::Job::from_parts(inputs, env)?;
             block_on(grant::revoke(
                 &job.forge,
