@@ -16,7 +16,7 @@ use crate::secret::Secret;
 #[derive(Debug, Parser)]
 #[command(
     name = "prod-access",
-    version,
+    version = env!("PROD_ACCESS_VERSION"),
     about = "Temporary, just-in-time production access from a CI step",
     long_about = "Temporary, just-in-time production access from a CI step.\n\n\
         An engineer asks for access with a `Prod-Access: reason` commit trailer, a PR label or a \
@@ -55,39 +55,90 @@ pub enum Command {
     /// The whole flow on this machine with no account anywhere: loopback forge simulator,
     /// local OIDC issuer, `jwt` credential.
     Demo(DemoArgs),
+    /// Print a shell completion script, e.g. `prod-access completions bash > /etc/bash_completion.d/prod-access`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `prod-access man > prod-access.1`.
+    Man(ManArgs),
 }
 
-/// The action inputs of contract §2. Each is also read from `INPUT_<NAME>`.
+/// The action inputs of contract §2, all of them: what `grant` and `exec` read. Each is also
+/// read from `INPUT_<NAME>` (a flag wins). The other subcommands take only the inputs they
+/// use ([`ForgeInputs`], [`RequestInputArgs`]) and ignore every other `INPUT_*` variable:
+/// the Action sets all of them for both its main (`grant`) and post (`revoke`) steps.
 #[derive(Debug, Clone, Default, Args)]
 pub struct InputArgs {
+    #[command(flatten)]
+    pub forge: ForgeInputs,
+    #[command(flatten)]
+    pub request: RequestInputArgs,
+    /// Decide and report, mint nothing (true/false) [env: INPUT_DRY-RUN]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub dry_run: Option<String>,
+}
+
+/// The inputs every command that reads the forge uses: who it talks as, and where the policy is.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ForgeInputs {
     /// Token for the forge API [env: INPUT_GITHUB-TOKEN, then GITHUB_TOKEN]
     #[arg(long, value_name = "TOKEN")]
     pub github_token: Option<String>,
-    /// Name of a scope in the policy [default: from trailer or label]
-    #[arg(long)]
-    pub scope: Option<String>,
-    /// Why access is needed [default: from trailer, PR body line or dispatch input]
-    #[arg(long)]
-    pub reason: Option<String>,
-    /// Requested lifetime, e.g. 15m, 1h [default: the scope's ttl]
-    #[arg(long)]
-    pub ttl: Option<String>,
-    /// Path of the policy file in the repository, read from the default branch
+    /// Path of the policy file in the repository, read from the default branch [env:
+    /// INPUT_POLICY] [default: .github/prod-access.yml]
     #[arg(long, value_name = "PATH")]
     pub policy: Option<String>,
-    /// Audience asked for on the job's OIDC token [default: prod-access]
+    /// Audience asked for on the job's OIDC token [env: INPUT_AUDIENCE] [default:
+    /// prod-access]
     #[arg(long)]
     pub audience: Option<String>,
-    /// PR whose approvals count (workflow_dispatch)
+}
+
+/// The inputs that shape a request: what `grant`, `exec` and `check` decide on.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RequestInputArgs {
+    /// Name of a scope in the policy [env: INPUT_SCOPE] [default: from trailer or label]
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Why access is needed [env: INPUT_REASON] [default: from trailer, PR body line or
+    /// dispatch input]
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Requested lifetime, e.g. 15m, 1h [env: INPUT_TTL] [default: the scope's ttl]
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// PR whose approvals count (workflow_dispatch) [env: INPUT_PULL-REQUEST]
     #[arg(long, value_name = "NUMBER")]
     pub pull_request: Option<String>,
-    /// Decide and report, mint nothing (true/false)
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub dry_run: Option<String>,
-    /// When the event carries no request: `skip` (exit 0, requested=false) or `fail` (exit 1)
+    /// When the event carries no request: `skip` (exit 0, requested=false) or `fail` (exit
+    /// 1) [env: INPUT_IF-NO-REQUEST] [default: skip]
     #[arg(long, value_name = "skip|fail")]
     pub if_no_request: Option<String>,
 }
+
+/// Every action input, as named in `action.yml`.
+pub const ALL_INPUTS: [&str; 9] = [
+    "github-token",
+    "scope",
+    "reason",
+    "ttl",
+    "policy",
+    "audience",
+    "pull-request",
+    "dry-run",
+    "if-no-request",
+];
+/// The inputs `revoke` and `sweep` read.
+pub const FORGE_INPUTS: [&str; 3] = ["github-token", "policy", "audience"];
+/// The inputs `check` reads: all but `dry-run` (a check never mints).
+pub const CHECK_INPUTS: [&str; 8] = [
+    "github-token",
+    "scope",
+    "reason",
+    "ttl",
+    "policy",
+    "audience",
+    "pull-request",
+    "if-no-request",
+];
 
 #[derive(Debug, Clone, Args)]
 pub struct GrantArgs {
@@ -98,13 +149,36 @@ pub struct GrantArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RevokeArgs {
     #[command(flatten)]
-    pub inputs: InputArgs,
+    pub forge: ForgeInputs,
+}
+
+impl RevokeArgs {
+    /// The inputs `revoke` reads, with every other `INPUT_*` variable ignored.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Inputs, Error> {
+        InputArgs {
+            forge: self.forge.clone(),
+            ..Default::default()
+        }
+        .resolve_only(&FORGE_INPUTS, env)
+    }
+}
+
+/// How `check` prints the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON document on stdout (schema/check-output.schema.json).
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
-    pub inputs: InputArgs,
+    pub forge: ForgeInputs,
+    #[command(flatten)]
+    pub request: RequestInputArgs,
     /// Read the policy from this local file instead of the default branch (for authoring).
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
@@ -113,9 +187,29 @@ pub struct CheckArgs {
     /// verified: the output says so.
     #[arg(long, value_name = "FILE", requires = "policy_file")]
     pub scenario: Option<PathBuf>,
-    /// Print the decision as JSON instead of text.
-    #[arg(long)]
+    /// Output format: `text`, or `json` (one JSON document on stdout, nothing before it).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+}
+
+impl CheckArgs {
+    /// The inputs `check` reads (all but `dry-run`), every other `INPUT_*` ignored.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Inputs, Error> {
+        InputArgs {
+            forge: self.forge.clone(),
+            request: self.request.clone(),
+            dry_run: None,
+        }
+        .resolve_only(&CHECK_INPUTS, env)
+    }
+
+    /// `--format json` or its alias `--json`.
+    pub fn json(&self) -> bool {
+        self.json || self.format == OutputFormat::Json
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -135,6 +229,10 @@ pub struct KeygenArgs {
     /// Where to write the PKCS#8 PEM private key (must not exist).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Also write the public JWKS to this file (must not exist). Without it the JWKS goes to
+    /// stdout; with it, stdout stays empty.
+    #[arg(long, value_name = "FILE")]
+    pub jwks_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -166,15 +264,36 @@ pub struct VerifyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SweepArgs {
     #[command(flatten)]
-    pub inputs: InputArgs,
+    pub forge: ForgeInputs,
     /// A local policy file naming the providers to sweep (default: the policy on the
     /// repository's default branch, read through the forge API).
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
 }
 
+impl SweepArgs {
+    /// The inputs `sweep` reads, every other `INPUT_*` ignored.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Inputs, Error> {
+        InputArgs {
+            forge: self.forge.clone(),
+            ..Default::default()
+        }
+        .resolve_only(&FORGE_INPUTS, env)
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {}
 
 /// What to do when the event carries no request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,15 +326,29 @@ impl InputArgs {
     /// An empty variable counts as unset: the runner sets every declared input, empty when
     /// the workflow gives none.
     pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Inputs, Error> {
+        self.resolve_only(&ALL_INPUTS, env)
+    }
+
+    /// [`Self::resolve`] reading only the inputs named in `used`: the others take their
+    /// defaults, and their `INPUT_*` variables are not read (so not validated either).
+    pub fn resolve_only(
+        &self,
+        used: &[&str],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Inputs, Error> {
         let get = |flag: &Option<String>, input: &str| -> Option<String> {
+            if !used.contains(&input) {
+                return None;
+            }
             flag.clone()
                 .or_else(|| env(&input_env_name(input)))
                 .filter(|v| !v.trim().is_empty())
         };
-        let github_token = get(&self.github_token, "github-token")
+        let (f, r) = (&self.forge, &self.request);
+        let github_token = get(&f.github_token, "github-token")
             .or_else(|| env("GITHUB_TOKEN").filter(|v| !v.trim().is_empty()))
             .map(|t| Secret::new(t.trim()));
-        let scope = get(&self.scope, "scope").map(|s| s.trim().to_string());
+        let scope = get(&r.scope, "scope").map(|s| s.trim().to_string());
         if let Some(s) = &scope
             && !s
                 .chars()
@@ -226,8 +359,8 @@ impl InputArgs {
                 crate::emit::escape::quote_untrusted(s, 64)
             )));
         }
-        let reason = get(&self.reason, "reason");
-        let ttl = match get(&self.ttl, "ttl") {
+        let reason = get(&r.reason, "reason");
+        let ttl = match get(&r.ttl, "ttl") {
             None => None,
             Some(t) => Some(duration::parse(t.trim()).map_err(|e| {
                 Error::Usage(format!(
@@ -236,10 +369,10 @@ impl InputArgs {
                 ))
             })?),
         };
-        let policy = get(&self.policy, "policy").unwrap_or_else(|| DEFAULT_POLICY_PATH.into());
+        let policy = get(&f.policy, "policy").unwrap_or_else(|| DEFAULT_POLICY_PATH.into());
         validate_repo_path(&policy)?;
-        let audience = get(&self.audience, "audience").unwrap_or_else(|| DEFAULT_AUDIENCE.into());
-        let pull_request = match get(&self.pull_request, "pull-request") {
+        let audience = get(&f.audience, "audience").unwrap_or_else(|| DEFAULT_AUDIENCE.into());
+        let pull_request = match get(&r.pull_request, "pull-request") {
             None => None,
             Some(p) => Some(parse_pr_number(p.trim())?),
         };
@@ -253,7 +386,7 @@ impl InputArgs {
                 )));
             }
         };
-        let if_no_request = match get(&self.if_no_request, "if-no-request")
+        let if_no_request = match get(&r.if_no_request, "if-no-request")
             .as_deref()
             .map(str::trim)
         {
@@ -373,7 +506,10 @@ mod tests {
     #[test]
     fn flag_wins_over_env() {
         let args = InputArgs {
-            scope: Some("api-admin".into()),
+            request: RequestInputArgs {
+                scope: Some("api-admin".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let i = args.resolve(&env(&[("INPUT_SCOPE", "db-read")])).unwrap();

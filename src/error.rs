@@ -44,6 +44,9 @@ pub enum Error {
         what: &'static str,
         var: &'static str,
     },
+    /// Every missing variable at once, each with the flag that stands in for it, if any.
+    #[error("missing environment: {}", .0.join(", "))]
+    MissingEnvAll(Vec<String>),
     #[error("{0}")]
     Event(#[from] EventError),
     #[error("policy: {0}")]
@@ -93,6 +96,7 @@ impl Error {
         match self {
             Error::Usage(_)
             | Error::MissingEnv { .. }
+            | Error::MissingEnvAll(_)
             | Error::Event(_)
             | Error::Policy(_)
             | Error::PolicyErrors(_)
@@ -134,10 +138,23 @@ impl Error {
             Error::MissingEnv { .. } => {
                 Some("run inside a GitHub Actions job, or pass the value as a flag".into())
             }
-            Error::Policy(_) | Error::PolicyErrors(_) => Some(
-                "see docs/policy.md; `prod-access check --policy-file FILE` validates a policy locally"
-                    .into(),
-            ),
+            Error::MissingEnvAll(vars) => {
+                let mut help = String::from(
+                    "the runner sets these in a GitHub Actions job; outside CI, \
+                     `prod-access check --policy-file FILE --scenario FILE` decides offline and \
+                     `prod-access demo` runs the whole flow on loopback",
+                );
+                if vars.iter().any(|v| v.starts_with("ACTIONS_ID_TOKEN")) {
+                    help.push_str(
+                        "; the job needs permissions: id-token: write; fork PRs get no OIDC token",
+                    );
+                }
+                Some(help)
+            }
+            Error::Policy(_) | Error::PolicyErrors(_) => Some(format!(
+                "see {}/policy.md; `prod-access check --policy-file FILE` validates a policy locally",
+                crate::policy::DOCS_URL
+            )),
             Error::InsecureUrl { .. } => Some(
                 "use https (plain http only to 127.0.0.1, ::1 or localhost), without user:password@ or a #fragment"
                     .into(),

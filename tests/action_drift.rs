@@ -1,6 +1,6 @@
 //! Drift between the GitHub Action's metadata (`action.yml`) and the binary: the inputs it
-//! declares are exactly the flags `grant` and `revoke` read (`InputArgs`, through clap's
-//! `CommandFactory`), with the binary's defaults; the outputs are exactly those `grant`
+//! declares are exactly the flags `grant` reads (`InputArgs`, through clap's
+//! `CommandFactory`), `revoke` takes exactly its part of them, with the binary's defaults; the outputs are exactly those `grant`
 //! writes; it stays a node action with an always-run `post` step and nothing pasted into a
 //! shell (attack catalogue row 36). The examples are checked too: every policy validates,
 //! every `with:` key of the action is an input, and no `run:` interpolates `${{ }}`.
@@ -13,7 +13,7 @@ use std::process::Command;
 use clap::CommandFactory;
 use serde::Deserialize;
 
-use prod_access::cli::{Cli, input_env_name};
+use prod_access::cli::{ALL_INPUTS, CHECK_INPUTS, Cli, FORGE_INPUTS, input_env_name};
 use prod_access::policy::{DEFAULT_AUDIENCE, DEFAULT_POLICY_PATH};
 
 /// The outputs of contract §6.
@@ -81,18 +81,30 @@ fn flags(sub: &str) -> BTreeSet<String> {
 }
 
 #[test]
-fn inputs_are_exactly_the_flags_grant_and_revoke_read() {
+fn inputs_are_exactly_the_flags_grant_reads_and_revoke_takes_its_own_part() {
     let declared: BTreeSet<String> = action().inputs.keys().cloned().collect();
     assert_eq!(
         declared,
         flags("grant"),
         "action.yml inputs vs `grant` flags"
     );
+    let all: BTreeSet<String> = ALL_INPUTS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(declared, all, "action.yml inputs vs cli::ALL_INPUTS");
+    // The post step gets every INPUT_* too; `revoke` takes (and reads) only these, and
+    // each of them is an input of the action.
+    let revoke: BTreeSet<String> = FORGE_INPUTS.iter().map(|s| s.to_string()).collect();
     assert_eq!(
-        declared,
         flags("revoke"),
-        "action.yml inputs vs `revoke` flags"
+        revoke,
+        "`revoke` flags vs cli::FORGE_INPUTS"
     );
+    assert!(revoke.is_subset(&declared));
+    let check: BTreeSet<String> = CHECK_INPUTS.iter().map(|s| s.to_string()).collect();
+    assert!(
+        check.is_subset(&flags("check")),
+        "`check` flags lack an input it reads"
+    );
+    assert!(check.is_subset(&declared));
     for name in &declared {
         // The runner's INPUT_<NAME> is what InputArgs reads: hyphens kept, no spaces.
         assert!(!name.contains(' '), "{name}: a space would become `_`");

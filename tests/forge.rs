@@ -125,6 +125,8 @@ async fn sim() -> ForgeSim {
         for (login, p) in [("alice", "write"), ("carol", "write"), ("dave", "write")] {
             r.permissions.insert(login.into(), p.into());
         }
+        // The policy names teams: the token is one that can read them.
+        s.team_capable_token = true;
         s.team("acme/sre")
             .members
             .insert("alice".into(), "active".into());
@@ -466,6 +468,23 @@ async fn catalogue_55_every_next_page_is_followed() {
             .all(|p| p.query.as_deref().unwrap().contains("per_page=100"))
     );
     assert_granted(&decision_of(&policy, &req, &id, &ev));
+}
+
+#[tokio::test]
+async fn teams_are_invisible_to_the_jobs_github_token_as_on_github() {
+    // Without a team-capable token the simulator answers team lookups as GitHub answers
+    // the job's GITHUB_TOKEN: 404, which is a configuration error naming the token kind.
+    let sim = sim().await;
+    set_run(&sim, "pull_request_target", BASE);
+    sim.with(|s| s.team_capable_token = false);
+    let id = identity("pull_request_target", "refs/heads/trunk", BASE, None);
+    let gh = client(&sim, test_config());
+    let err = read_all(&gh, &label_request(), "pull_request_target", &id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_class(), ExitClass::Config);
+    assert_eq!(err.id(), "config.team_invisible");
+    assert!(err.detail.contains("read:org"), "{err}");
 }
 
 #[tokio::test]

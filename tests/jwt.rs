@@ -227,6 +227,75 @@ fn keygen_refuses_an_existing_file() {
 }
 
 #[test]
+fn keygen_jwks_out_writes_both_files_and_a_second_run_keeps_both() {
+    let cli = Cli::new(&["keygen", "--out", "key.pem", "--jwks-out", "jwks.json"]);
+    let run = cli.run();
+    run.expect_code(0);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    let jwks_path = cli.path().join("jwks.json");
+    let jwks = std::fs::read_to_string(&jwks_path).unwrap();
+    let doc: Value = serde_json::from_str(&jwks).unwrap();
+    assert!(doc["keys"][0]["kid"].is_string());
+    let pem = std::fs::read_to_string(cli.path().join("key.pem")).unwrap();
+    assert_no_key(&run, &pem);
+    // Run twice: refused before anything is written; both files as they were.
+    let again = cli.run();
+    again.expect_code(2);
+    assert!(again.stderr.contains("config.keygen_path_exists"));
+    assert_eq!(std::fs::read_to_string(&jwks_path).unwrap(), jwks);
+    assert_eq!(
+        std::fs::read_to_string(cli.path().join("key.pem")).unwrap(),
+        pem
+    );
+    // Only the JWKS path exists: nothing written either, no key left behind.
+    let cli = Cli::new(&["keygen", "--out", "new.pem", "--jwks-out", "jwks.json"]);
+    cli.file("jwks.json", "keep me");
+    cli.run().expect_code(2);
+    assert!(!cli.path().join("new.pem").exists());
+    assert_eq!(
+        std::fs::read_to_string(cli.path().join("jwks.json")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn keygen_run_twice_into_a_redirect_says_how_to_get_the_jwks_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("exec \"$0\" keygen --out key.pem > jwks.json")
+            .arg(env!("CARGO_BIN_EXE_prod-access"))
+            .current_dir(dir.path())
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run().status.code(), Some(0));
+    let second = run();
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("config.keygen_path_exists"), "{stderr}");
+    assert!(stderr.contains("prod-access jwks --key"), "{stderr}");
+    assert!(stderr.contains("--jwks-out"), "{stderr}");
+}
+
+#[test]
+fn verify_names_a_private_key_given_as_the_jwks() {
+    let key = keygen("ed25519");
+    let cli = Cli::new(&["verify", "x.y.z", "--jwks", "key.pem", "--audience", AUD]);
+    cli.file("key.pem", &key.pem);
+    let run = cli.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("is a PEM private key, not a JWKS"),
+        "{}",
+        run.stderr
+    );
+    assert_no_key(&run, &key.pem);
+}
+
+#[test]
 fn keygen_refuses_a_symlink_to_a_file() {
     let cli = Cli::new(&["keygen", "--out", "link.pem"]);
     let target = cli.file("target.pem", "keep me");

@@ -262,7 +262,11 @@ pub fn render(record: &AuditRecord, links: &Links<'_>) -> String {
         }
         rows.push(("Credential", cell));
     }
-    rows.push(("Grant id", format!("`{}`", record.grant_id)));
+    // A denial minted nothing: its id lives in the hidden marker only (to find the comment
+    // again), not among the facts, where it would read as a grant.
+    if record.granted {
+        rows.push(("Grant id", format!("`{}`", record.grant_id)));
+    }
     out.push_str(&facts_table(&rows));
     if !record.unmet.is_empty() {
         out.push_str(&format!(

@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cli::{CheckArgs, IfNoRequest, Inputs};
@@ -23,8 +24,6 @@ use crate::oidc::VerifiedIdentity;
 use crate::policy::{Policy, duration, load_policy_all_errors};
 use crate::runner::RunnerHints;
 
-/// Largest policy file read from disk (the compiler caps it again).
-const MAX_POLICY_FILE: u64 = 1024 * 1024;
 /// Largest scenario file.
 const MAX_SCENARIO_FILE: u64 = 32 * 1024 * 1024;
 
@@ -58,18 +57,53 @@ pub fn run(
     console: &mut Console,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ExitClass, Error> {
-    let inputs = args.inputs.resolve(env)?;
+    let result = run_inner(args, console, env);
+    // With --format json, stdout is one document whatever happened: an error is one too
+    // (and is reported on stderr as well, as always).
+    if args.json()
+        && let Err(e) = &result
+    {
+        print_json(console, &CheckOutput::error(e))?;
+    }
+    result
+}
+
+fn run_inner(
+    args: &CheckArgs,
+    console: &mut Console,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ExitClass, Error> {
+    let inputs = args.resolve(env)?;
     let Some(policy_file) = &args.policy_file else {
+        crate::commands::preflight(env, &inputs, true)?;
         return run_online(args, &inputs, console, env);
     };
-    let text = read_capped(policy_file, MAX_POLICY_FILE)?;
+    let text = read_policy_file(policy_file)?;
     let policy = load_policy_all_errors(&text).map_err(Error::PolicyErrors)?;
+    let warnings = policy.warnings();
+    for (id, warning) in &warnings {
+        console.error(&format!("warning: {id}: {warning}"));
+    }
     match &args.scenario {
+        None if args.json() => {
+            let mut out = CheckOutput::empty(DecisionWord::PolicyValid, true);
+            out.warnings = warnings
+                .iter()
+                .map(|(id, message)| ProblemOut {
+                    id: (*id).to_string(),
+                    path: None,
+                    line: None,
+                    message: message.clone(),
+                })
+                .collect();
+            print_json(console, &out)?;
+            Ok(ExitClass::Ok)
+        }
         None => {
             print_policy(console, policy_file, &policy);
             Ok(ExitClass::Ok)
         }
-        Some(path) => run_scenario(path, &policy, &inputs, args.json, console),
+        Some(path) => run_scenario(path, &policy, &inputs, args.json(), console),
     }
 }
 
@@ -88,30 +122,25 @@ fn run_online(
     let found =
         crate::commands::block_on(grant::decide_online(&forge, &runner, inputs, env, &config))?;
     match found {
-        Found::NoRequest(why) => {
-            console.say(&format!(
-                "no request in this event: {}",
-                log_inline(&why, 200)
-            ));
-            Ok(match inputs.if_no_request {
-                IfNoRequest::Skip => ExitClass::Ok,
-                IfNoRequest::Fail => ExitClass::Denied,
-            })
+        Found::NoRequest(why) => no_request(console, &why, inputs, args.json(), true),
+        Found::Decided(d) => show(console, &d.decision, args.json(), true),
+    }
+}
+
+/// A local policy file, refused above the one policy size limit with the one message
+/// (`config.too_large`) the compiler gives.
+fn read_policy_file(path: &Path) -> Result<String, Error> {
+    let limit = crate::policy::compile::MAX_POLICY_BYTES;
+    match read_capped(path, limit as u64) {
+        Err(Error::Usage(m)) if m.contains("is larger than") => {
+            let size = std::fs::metadata(path)
+                .map(|m| m.len() as usize)
+                .unwrap_or(limit + 1);
+            Err(Error::PolicyErrors(vec![
+                crate::policy::PolicyError::TooLarge { size, limit },
+            ]))
         }
-        Found::Decided(d) => {
-            if args.json {
-                let text = serde_json::to_string_pretty(&d.decision)
-                    .map_err(|e| Error::Usage(format!("cannot render the decision: {e}")))?;
-                console.say(&text);
-            } else {
-                print_decision(console, &d.decision, "WOULD BE GRANTED");
-            }
-            Ok(if d.decision.granted() {
-                ExitClass::Ok
-            } else {
-                ExitClass::Denied
-            })
-        }
+        other => other,
     }
 }
 
@@ -212,10 +241,16 @@ fn run_scenario(
         scope_trailer: policy.request.scope_trailer.clone(),
         labels: policy.request.labels.keys().cloned().collect(),
     };
-    console.say(&format!(
-        "prod-access check: OFFLINE what-if from {}: token claims and forge evidence are NOT verified",
+    let banner = format!(
+        "check: OFFLINE what-if from {}: token claims and forge evidence are NOT verified",
         path.display()
-    ));
+    );
+    // With --format json, stdout is the document alone: the warning goes to stderr.
+    if json {
+        console.error(&banner);
+    } else {
+        console.say(&format!("prod-access {banner}"));
+    }
     let outcome = parse_event(
         &scenario.event_name,
         &payload,
@@ -225,14 +260,7 @@ fn run_scenario(
     let event_request = match outcome {
         EventOutcome::Request(r) => r,
         EventOutcome::NoRequest { why } => {
-            console.say(&format!(
-                "no request in this event: {}",
-                log_inline(&why, 200)
-            ));
-            return Ok(match inputs.if_no_request {
-                IfNoRequest::Skip => ExitClass::Ok,
-                IfNoRequest::Fail => ExitClass::Denied,
-            });
+            return no_request(console, &why, inputs, json, false);
         }
     };
     let request_inputs = RequestInputs {
@@ -250,18 +278,267 @@ fn run_scenario(
         runner: &runner,
         now: scenario.now.unwrap_or_else(Utc::now),
     });
+    show(console, &decision, json, false)
+}
+
+/// Prints a decision (text or the JSON document) and returns its exit class.
+fn show(
+    console: &mut Console,
+    decision: &Decision,
+    json: bool,
+    verified: bool,
+) -> Result<ExitClass, Error> {
     if json {
-        let text = serde_json::to_string_pretty(&decision)
-            .map_err(|e| Error::Usage(format!("cannot render the decision: {e}")))?;
-        console.say(&text);
+        print_json(console, &CheckOutput::decided(decision, verified))?;
     } else {
-        print_decision(console, &decision, "WOULD BE GRANTED");
+        print_decision(console, decision, "WOULD BE GRANTED");
     }
     Ok(if decision.granted() {
         ExitClass::Ok
     } else {
         ExitClass::Denied
     })
+}
+
+fn no_request(
+    console: &mut Console,
+    why: &str,
+    inputs: &Inputs,
+    json: bool,
+    verified: bool,
+) -> Result<ExitClass, Error> {
+    if json {
+        print_json(console, &CheckOutput::no_request(why, verified))?;
+    } else {
+        console.say(&format!(
+            "no request in this event: {}",
+            log_inline(why, 200)
+        ));
+    }
+    Ok(match inputs.if_no_request {
+        IfNoRequest::Skip => ExitClass::Ok,
+        IfNoRequest::Fail => ExitClass::Denied,
+    })
+}
+
+fn print_json(console: &mut Console, output: &CheckOutput) -> Result<(), Error> {
+    console.json(output).map_err(|e| Error::Config {
+        id: "config.output",
+        detail: format!("cannot render the decision as JSON: {e}"),
+    })
+}
+
+/// Path of the committed schema of `check --format json`, relative to the crate root.
+pub const OUTPUT_SCHEMA_PATH: &str = "schema/check-output.schema.json";
+
+/// The schema of `check --format json` as pretty-printed JSON with a trailing newline.
+pub fn output_schema_json() -> String {
+    let schema = schemars::schema_for!(CheckOutput);
+    format!("{:#}\n", schema.as_value())
+}
+
+/// What `check --format json` prints: one document, nothing before it on stdout.
+/// Durations are strings in the policy's syntax (`"15m"`) and seconds.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(title = "prod-access check output, version 1")]
+pub struct CheckOutput {
+    /// The version of this document's shape; a change that removes or renames a field
+    /// raises it.
+    pub version: u32,
+    /// `granted`: every requirement met (`check` would exit 0); `denied`: at least one
+    /// unmet (exit 1); `no-request`: the event asked for nothing (exit 0 with
+    /// `if-no-request: skip`, 1 with `fail`).
+    pub decision: DecisionWord,
+    /// `false` for `--scenario`: the token claims and forge answers came from a file and
+    /// were not verified.
+    pub verified: bool,
+    /// The scope the request resolved to.
+    pub scope: Option<String>,
+    /// The requester: the token's `actor`.
+    pub requester: Option<UserOut>,
+    /// The credential's lifetime, e.g. `"15m"`.
+    pub ttl: Option<String>,
+    /// The same lifetime in seconds.
+    pub ttl_seconds: Option<u64>,
+    /// Granted without approvals under `break_glass: true`.
+    pub break_glass: bool,
+    /// The ids of the unmet requirements, in the order checked.
+    pub unmet: Vec<String>,
+    /// Every requirement checked, met or unmet.
+    pub requirements: Vec<RequirementOut>,
+    /// The approvals that counted.
+    pub approvers: Vec<ApproverOut>,
+    /// Why there is no request (only with `decision: no-request`).
+    pub no_request: Option<String>,
+    /// What is allowed but probably not meant in the policy (`check --policy-file`).
+    pub warnings: Vec<ProblemOut>,
+    /// Why nothing was decided (only with `decision: error`; exit 2 or 3).
+    pub error: Option<ErrorOut>,
+    /// Every problem of an invalid policy, in line order (with `decision: error`).
+    pub problems: Vec<ProblemOut>,
+}
+
+/// A problem or warning about the policy.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProblemOut {
+    /// Stable id, e.g. `config.unknown_key` (docs/policy.md lists them).
+    pub id: String,
+    /// Key path, e.g. `scopes.db-read.ttl`.
+    pub path: Option<String>,
+    /// 1-based line in the policy file.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// An error that stopped the check.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorOut {
+    /// Stable id, where the error has one.
+    pub id: Option<String>,
+    /// The process's exit code: 2 usage or configuration, 3 upstream, 1 a refused token.
+    pub exit_code: i32,
+    pub message: String,
+    /// A next step, where there is one.
+    pub help: Option<String>,
+}
+
+/// The verdict of [`CheckOutput`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionWord {
+    /// Every requirement met: `check` exits 0.
+    Granted,
+    /// At least one requirement unmet: exit 1.
+    Denied,
+    /// The event asked for nothing.
+    NoRequest,
+    /// `--policy-file` alone: the policy is valid (exit 0); `warnings` may say more.
+    PolicyValid,
+    /// Nothing decided: `error` says why, `problems` lists a policy's problems.
+    Error,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UserOut {
+    pub login: String,
+    /// The numeric id, where the forge gave one.
+    pub id: Option<u64>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RequirementOut {
+    /// The kebab-case id (`fresh-approval`), as in stderr, the summary and the docs.
+    pub id: String,
+    pub met: bool,
+    /// A sentence a person understands. Holds user text: escape it before showing it.
+    pub detail: String,
+    /// The requirement's documentation.
+    pub docs: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ApproverOut {
+    pub login: String,
+    pub id: Option<u64>,
+    /// The commit approved (none for a deployment approval).
+    pub sha: Option<String>,
+}
+
+impl CheckOutput {
+    fn decided(d: &Decision, verified: bool) -> Self {
+        Self {
+            version: 1,
+            decision: if d.granted() {
+                DecisionWord::Granted
+            } else {
+                DecisionWord::Denied
+            },
+            verified,
+            scope: d.scope.clone(),
+            requester: Some(UserOut {
+                login: d.requester.login.clone(),
+                id: d.requester.id,
+            }),
+            ttl: d.ttl.map(duration::format),
+            ttl_seconds: d.ttl.map(|t| t.as_secs()),
+            break_glass: d.break_glass,
+            unmet: d.unmet().map(|r| r.id.to_string()).collect(),
+            requirements: d
+                .requirements
+                .iter()
+                .map(|r| RequirementOut {
+                    id: r.id.to_string(),
+                    met: r.met,
+                    detail: r.detail.clone(),
+                    docs: format!("{}#{}", crate::commands::grant::REQUIREMENTS_DOC, r.id),
+                })
+                .collect(),
+            approvers: d
+                .approvers
+                .iter()
+                .map(|a| ApproverOut {
+                    login: a.user.login.clone(),
+                    id: a.user.id,
+                    sha: a.sha.clone(),
+                })
+                .collect(),
+            no_request: None,
+            warnings: Vec::new(),
+            error: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn empty(decision: DecisionWord, verified: bool) -> Self {
+        Self {
+            version: 1,
+            decision,
+            verified,
+            scope: None,
+            requester: None,
+            ttl: None,
+            ttl_seconds: None,
+            break_glass: false,
+            unmet: Vec::new(),
+            requirements: Vec::new(),
+            approvers: Vec::new(),
+            no_request: None,
+            warnings: Vec::new(),
+            error: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn no_request(why: &str, verified: bool) -> Self {
+        let mut out = Self::empty(DecisionWord::NoRequest, verified);
+        out.no_request = Some(why.to_string());
+        out
+    }
+
+    fn error(e: &Error) -> Self {
+        let mut out = Self::empty(DecisionWord::Error, false);
+        let policy_problems: Vec<&crate::policy::PolicyError> = match e {
+            Error::PolicyErrors(list) => list.iter().collect(),
+            Error::Policy(one) => vec![one],
+            _ => Vec::new(),
+        };
+        out.problems = policy_problems
+            .into_iter()
+            .map(|p| ProblemOut {
+                id: p.id().to_string(),
+                path: p.at().map(|a| a.path.clone()).filter(|p| !p.is_empty()),
+                line: p.line(),
+                message: p.to_string(),
+            })
+            .collect();
+        out.error = Some(ErrorOut {
+            id: e.id().map(str::to_string),
+            exit_code: e.exit_class().code(),
+            message: e.to_string(),
+            help: e.help(),
+        });
+        out
+    }
 }
 
 /// The decision as text: a headline, then every requirement with `[x]`/`[ ]`; each unmet
@@ -311,9 +588,10 @@ pub fn print_decision(console: &mut Console, decision: &Decision, granted_word: 
     }
     for r in decision.unmet() {
         console.error(&format!(
-            "denied: {}: {} (see docs/requirements.md#{})",
+            "denied: {}: {} (see {}#{})",
             r.id,
             log_inline(&r.detail, 500),
+            crate::commands::grant::REQUIREMENTS_DOC,
             r.id
         ));
     }
@@ -321,4 +599,27 @@ pub fn print_decision(console: &mut Console, decision: &Decision, granted_word: 
 
 fn short(sha: &str) -> String {
     sha.chars().take(7).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_output_schema_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(OUTPUT_SCHEMA_PATH);
+        let want = output_schema_json();
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            if let Err(e) = std::fs::write(&path, &want) {
+                panic!("cannot write {}: {e}", path.display());
+            }
+            return;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{OUTPUT_SCHEMA_PATH} differs from the schema the code produces; refresh it with\n  \
+             UPDATE_SCHEMA=1 cargo test --lib commands::check\nand commit the result"
+        );
+    }
 }

@@ -5,7 +5,6 @@
 //! the OIDC verifier, the `jwt` provider) against the loopback simulators of [`crate::sim`].
 //! What each step printed and wrote is shown, with secrets withheld.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::cli::InputArgs;
@@ -16,53 +15,100 @@ use crate::emit::files::parse_runner_file;
 use crate::emit::{CaptureBuf, Console};
 use crate::error::{Error, ExitClass};
 use crate::secret::Secret;
-use crate::sim::story::{self, Story};
+use crate::sim::story::{self, Approvers, Story};
 
 pub async fn run(console: &mut Console) -> Result<ExitClass, Error> {
     let sim_err = |e: crate::sim::forge::SimError| Error::Upstream(e.to_string());
-    let story = Story::start().await.map_err(sim_err)?;
-    console.say("prod-access demo: the whole flow on loopback; no account, no network.");
+    // The README's Quickstart: approvers named by login, the job's GITHUB_TOKEN (which
+    // GitHub does not let read organisation teams; the simulator answers as GitHub does).
+    let story = Story::start_with(Approvers::Users).await.map_err(sim_err)?;
+    console.say(
+        "prod-access demo: one pull request, from the label to the credential's expiry.\n\
+         Everything runs on this machine: a simulated GitHub API and OIDC issuer on loopback,\n\
+         the real `grant` and `revoke`, a `jwt` credential. No account, no network.",
+    );
+
     console.say(&format!(
-        "  simulated GitHub API: {}\n  local OIDC issuer:    {}",
-        story.forge.api_url(),
-        story.issuer.issuer()
+        "\n== The policy that applies: .github/prod-access.yml on the default branch of {}",
+        story::REPO
     ));
+    for line in policy_excerpt(&story::policy_with(story.issuer.issuer(), Approvers::Users)) {
+        console.say(&format!("   {line}"));
+    }
+
     console.say(&format!(
-        "  {}: PR #{} by alice, labeled `{}`; the policy (default branch) maps it to scope\n  \
-         api-read: a jwt for payments-api, 15m, 1 approval from @acme/sre, environment production.",
-        story::REPO,
+        "\n== 1. alice labels PR #{} `{}`; its body says \"Prod-Access: {}\".\n   \
+         Nobody has approved it yet.",
         story::PR,
-        story::LABEL
+        story::LABEL,
+        story::REASON
     ));
-
-    console.say("\n== 1. The label is added. Nobody has approved yet.");
-    let denied = step(&story, "1-denied", console, Step::Grant).await?;
-    console.say(&format!("   exit code {} (denied)", denied.code.code()));
-    show_summary(console, &denied.dir);
-    show_comment(console, &story, "the audit comment on the PR (a denial)");
-
-    console.say("\n== 2. bob (@acme/sre, write permission) approves the head commit 6dcb09b.");
-    story.approve();
-    let granted = step(&story, "2-granted", console, Step::Grant).await?;
-    console.say(&format!("   exit code {} (granted)", granted.code.code()));
-    let env_file = read(&granted.dir.join("env"))?;
-    let env = parse_runner_file(&env_file, false).map_err(Error::Upstream)?;
-    console.say("   GITHUB_ENV (values withheld here; the token is masked in every log):");
-    for (k, v) in &env {
-        if k == "PROD_ACCESS_TOKEN" {
-            console.say(&format!("     {k} = <{} characters, masked>", v.len()));
-        } else {
-            console.say(&format!("     {k} = {v}"));
+    let denied = step(&story, "1-denied", Step::Grant).await?;
+    console.say(&format!(
+        "   $ prod-access grant   -> exit {} (denied)",
+        denied.code.code()
+    ));
+    let (met, total) = denied.requirements();
+    console.say(&format!(
+        "   {met} of {total} requirements met; the one missing (stderr, the summary, the comment):"
+    ));
+    for line in denied.err.lines() {
+        if let Some(rest) = line.strip_prefix("prod-access: denied: ") {
+            console.say(&format!(
+                "     {}",
+                rest.split(" (see ").next().unwrap_or(rest)
+            ));
         }
     }
-    console.say("   GITHUB_OUTPUT:");
-    for (k, v) in
-        parse_runner_file(&read(&granted.dir.join("output"))?, false).map_err(Error::Upstream)?
-    {
-        console.say(&format!("     {k} = {v}"));
+    show_comment(console, &story, "The audit comment on the PR", true);
+
+    console.say(
+        "\n== 2. bob (write permission) approves the head commit 6dcb09b; the job runs again.",
+    );
+    story.approve();
+    let granted = step(&story, "2-granted", Step::Grant).await?;
+    console.say(&format!(
+        "   $ prod-access grant   -> exit {} (granted)",
+        granted.code.code()
+    ));
+    let (met, total) = granted.requirements();
+    console.say(&format!(
+        "   The step's log as the runner shows it ({met} of {total} requirements met; the mask\n   \
+         is registered before the token reaches any file, so the runner prints *** for it):"
+    ));
+    for line in granted.out.lines().chain(granted.err.lines()) {
+        if line.trim_start().starts_with('[') || line.trim_start().starts_with("[x]") {
+            continue;
+        }
+        if let Some(shown) = runner_view(line) {
+            console.say(&format!("     {shown}"));
+        }
     }
-    show_summary(console, &granted.dir);
-    show_comment(console, &story, "the audit comment on the PR (the grant)");
+    let env_file = read(&granted.dir.join("env"))?;
+    let env = parse_runner_file(&env_file, false).map_err(Error::Upstream)?;
+    let outputs =
+        parse_runner_file(&read(&granted.dir.join("output"))?, false).map_err(Error::Upstream)?;
+    let token_len = env
+        .iter()
+        .find(|(k, _)| k == "PROD_ACCESS_TOKEN")
+        .map(|(_, v)| v.len())
+        .unwrap_or(0);
+    let expires_at = outputs
+        .iter()
+        .find(|(k, _)| k == "expires-at")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let shown: Vec<String> = outputs
+        .iter()
+        .filter(|(k, _)| k != "requested")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    console.say(&format!(
+        "   Later steps get PROD_ACCESS_TOKEN ({token_len} characters, masked) in their environment,\n   \
+         and the outputs {}.",
+        shown.join(" ")
+    ));
+    show_comment(console, &story, "The audit comment on the PR", false);
 
     // What a production service does with the token: `prod-access verify`.
     if let Some((_, token)) = env.iter().find(|(k, _)| k == "PROD_ACCESS_TOKEN") {
@@ -76,47 +122,123 @@ pub async fn run(console: &mut Console) -> Result<ExitClass, Error> {
         let token = Secret::new(token.clone());
         match verify_token(token.expose(), &keys, &expect, chrono::Utc::now().timestamp()) {
             Ok(claims) => console.say(&format!(
-                "   payments-api verifies the token (`prod-access verify`): valid; sub={}, scope={}, approvers={}",
+                "   payments-api checks it as `prod-access verify` does: valid; sub={}, scope={}, role={}.",
                 claims.get("sub").and_then(|v| v.as_str()).unwrap_or("-"),
                 claims.get("scope").and_then(|v| v.as_str()).unwrap_or("-"),
-                claims.get("approvers").map(|v| v.to_string()).unwrap_or_default()
+                claims.get("role").and_then(|v| v.as_str()).unwrap_or("-"),
             )),
             Err(e) => console.say(&format!("   payments-api refuses the token: {e}")),
         }
     }
 
-    console
-        .say("\n== 3. The job ends; the post step runs `prod-access revoke` with the saved state.");
+    console.say("\n== 3. The job ends; the action's post step runs `prod-access revoke`.");
     let state =
         parse_runner_file(&read(&granted.dir.join("state"))?, false).map_err(Error::Upstream)?;
-    let revoked = step(&story, "3-revoke", console, Step::Revoke(state)).await?;
-    console.say(&format!("   exit code {}", revoked.code.code()));
-    show_comment(console, &story, "the audit comment, edited in place");
-
-    console.say("\n== 4. A second grant in the same run attempt is a replay.");
-    let replay = step(&story, "4-replay", console, Step::Grant).await?;
+    let revoked = step(&story, "3-revoke", Step::Revoke(state)).await?;
     console.say(&format!(
-        "   exit code {} (denied: not-already-granted)",
-        replay.code.code()
+        "   $ prod-access revoke   -> exit {}",
+        revoked.code.code()
     ));
-
-    let requests = story.forge.requests();
-    let mut by_route: BTreeMap<String, usize> = BTreeMap::new();
-    for r in &requests {
-        *by_route.entry(r.route.clone()).or_default() += 1;
-    }
     console.say(&format!(
-        "\n{} requests reached the simulated GitHub API:",
-        requests.len()
+        "   A JWT is a bearer token: nothing can recall it. This one stays valid until\n   \
+         {expires_at}, its 15 minutes, and the comment now says so:"
     ));
-    for (route, n) in by_route {
-        console.say(&format!("  {n:>3}  {route}"));
+    if let Some(body) = story.comments().last() {
+        for line in markdown_text(body)
+            .iter()
+            .filter(|l| l.starts_with("Status:"))
+        {
+            console.say(&format!("     {line}"));
+        }
     }
     console.say(
-        "\nIn a workflow the same binary runs as the action's main step (grant) and post step\n\
-         (revoke); see README.md for the workflow and examples/ for policies.",
+        "   (A `postgres` credential is dropped at this point instead; see docs/postgres.md.)",
     );
+
+    console.say("\n== 4. Someone re-runs `grant` in the same job.");
+    let replay = step(&story, "4-replay", Step::Grant).await?;
+    for line in replay.err.lines() {
+        if let Some(rest) = line.strip_prefix("prod-access: denied: ") {
+            console.say(&format!(
+                "   $ prod-access grant   -> exit {}: {}",
+                replay.code.code(),
+                rest.split(" (see ").next().unwrap_or(rest)
+            ));
+        }
+    }
+
+    let requests = story.forge.requests();
+    let with_token = requests.iter().filter(|r| r.authorized).count();
+    console.say(&format!(
+        "\n{} requests reached the simulated GitHub API, {with_token} with the job's GITHUB_TOKEN.\n\
+         In a workflow the same binary is the action's main step (grant) and post step (revoke):\n\
+         README.md has the workflow, examples/ the policies.",
+        requests.len()
+    ));
     Ok(ExitClass::Ok)
+}
+
+/// The lines of the story's policy a reader needs for this request: the label map and the
+/// reason rule, and the scope the label names.
+fn policy_excerpt(policy: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut section, mut this_scope) = ("", false);
+    for line in policy.lines() {
+        if !line.starts_with(' ') {
+            section = line;
+            if section == "request:" || section == "scopes:" {
+                out.push(line.to_string());
+            }
+            continue;
+        }
+        match section {
+            "request:" => out.push(line.to_string()),
+            "scopes:" => {
+                if !line.starts_with("   ") {
+                    this_scope = line.trim_start().starts_with("api-read:");
+                }
+                if this_scope {
+                    out.push(line.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// How the runner shows a line of a step's log: workflow commands it consumes are shown as
+/// their effect, and `::add-mask::VALUE` with the value already masked.
+fn runner_view(line: &str) -> Option<String> {
+    let Some(rest) = line.strip_prefix("::") else {
+        return Some(line.to_string());
+    };
+    let (command, data) = rest.split_once("::").unwrap_or((rest, ""));
+    let (name, props) = command.split_once(' ').unwrap_or((command, ""));
+    let unescape = |s: &str| {
+        s.replace("%0A", " ")
+            .replace("%0D", "")
+            .replace("%3A", ":")
+            .replace("%2C", ",")
+            .replace("%25", "%")
+    };
+    match name {
+        "add-mask" => Some("(add-mask: ***; hidden from every later line)".to_string()),
+        "error" | "warning" | "notice" => {
+            let title = props
+                .strip_prefix("title=")
+                .map(|t| format!("{}: ", unescape(t)))
+                .unwrap_or_default();
+            let level = match name {
+                "error" => "Error",
+                "warning" => "Warning",
+                _ => "Notice",
+            };
+            Some(format!("{level}: {title}{}", unescape(data)))
+        }
+        // `::stop-commands::` and its end marker are not shown by the runner.
+        _ => None,
+    }
 }
 
 enum Step {
@@ -127,30 +249,39 @@ enum Step {
 struct StepResult {
     code: ExitClass,
     dir: std::path::PathBuf,
+    /// What the step wrote to stdout and stderr.
+    out: String,
+    err: String,
 }
 
-/// Runs one step with its own runner directory and shows its log (stdout and stderr as the
-/// runner would print them, neutralised here so the demo's own log executes nothing).
-async fn step(
-    story: &Story,
-    name: &str,
-    console: &mut Console,
-    which: Step,
-) -> Result<StepResult, Error> {
+impl StepResult {
+    /// Requirements met, and checked, as the decision lines (`  [x] id: ...`) show them.
+    fn requirements(&self) -> (usize, usize) {
+        let lines: Vec<&str> = self
+            .out
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with("[x] ") || l.starts_with("[ ] "))
+            .collect();
+        (
+            lines.iter().filter(|l| l.starts_with("[x]")).count(),
+            lines.len(),
+        )
+    }
+}
+
+/// Runs one step with its own runner directory and keeps what it printed.
+async fn step(story: &Story, name: &str, which: Step) -> Result<StepResult, Error> {
     let dir = story.step_dir(name).map_err(|e| Error::Io {
         path: name.into(),
         source: e,
     })?;
     let mut env = story.env(&dir);
-    let command = match &which {
-        Step::Grant => "grant",
-        Step::Revoke(state) => {
-            for (k, v) in state {
-                env.insert(format!("STATE_{k}"), v.clone());
-            }
-            "revoke"
+    if let Step::Revoke(state) = &which {
+        for (k, v) in state {
+            env.insert(format!("STATE_{k}"), v.clone());
         }
-    };
+    }
     // The replay step runs in the same job as the grant: its GITHUB_ENV carries over.
     if name.starts_with("4-") {
         let earlier = read(&story.dir.join("2-granted").join("env"))?;
@@ -188,18 +319,12 @@ async fn step(
             e.exit_class()
         }
     };
-    console.say(&format!("   $ prod-access {command}"));
-    for line in out.text().lines().chain(err.text().lines()) {
-        // The demo's own log must not carry the token: a mask line shows its length only.
-        match line.strip_prefix("::add-mask::") {
-            Some(value) => console.say(&format!(
-                "   | ::add-mask::<{} characters withheld here; the runner hides them from every later line>",
-                value.len()
-            )),
-            None => console.say(&format!("   | {line}")),
-        }
-    }
-    Ok(StepResult { code, dir })
+    Ok(StepResult {
+        code,
+        dir,
+        out: out.text(),
+        err: err.text(),
+    })
 }
 
 fn read(path: &Path) -> Result<String, Error> {
@@ -209,20 +334,70 @@ fn read(path: &Path) -> Result<String, Error> {
     })
 }
 
-fn show_summary(console: &mut Console, dir: &Path) {
-    if let Ok(text) = std::fs::read_to_string(dir.join("summary.md")) {
-        console.say("   step summary:");
-        for line in text.lines() {
-            console.say(&format!("   > {line}"));
+/// The last audit comment, as GitHub renders it (as text: no markdown, no escapes).
+/// `brief`: the headline, the status and what is missing only.
+fn show_comment(console: &mut Console, story: &Story, title: &str, brief: bool) {
+    let Some(body) = story.comments().last().cloned() else {
+        return;
+    };
+    console.say(&format!("   {title}:"));
+    let mut missing = false;
+    for line in markdown_text(&body) {
+        if brief {
+            missing |= line.starts_with("Missing");
+            let headline = line.contains("prod-access:");
+            if !(headline || line.starts_with("Status:") || missing) {
+                continue;
+            }
         }
+        console.say(&format!("     {line}"));
     }
 }
 
-fn show_comment(console: &mut Console, story: &Story, title: &str) {
-    if let Some(body) = story.comments().last() {
-        console.say(&format!("   {title}:"));
-        for line in body.lines() {
-            console.say(&format!("   > {line}"));
+/// Markdown of a comment or summary as the reader sees it: no hidden marker, tables as
+/// `key: value` lines, links as their text, escapes and zero-width spaces removed.
+fn markdown_text(markdown: &str) -> Vec<String> {
+    let link = regex::Regex::new(r"\[([^\]]*)\]\([^)]*\)").ok();
+    let mut out = Vec::new();
+    let lines: Vec<&str> = markdown.lines().map(str::trim).collect();
+    for (i, line) in lines.iter().enumerate() {
+        // A table's header row is the one above its `| --- |` line.
+        let header = lines
+            .get(i + 1)
+            .is_some_and(|next| next.starts_with("| ---"));
+        if line.is_empty() || line.starts_with("<!--") || line.starts_with("| ---") || header {
+            continue;
         }
+        let mut text = line.trim_start_matches('#').trim().to_string();
+        if let Some(re) = &link {
+            text = re.replace_all(&text, "$1").into_owned();
+        }
+        text = text
+            .replace('\u{200B}', "")
+            .replace("**", "")
+            .replace('`', "");
+        if text.len() > 2 && text.starts_with('_') && text.ends_with('_') {
+            text = text[1..text.len() - 1].to_string();
+        }
+        let mut unescaped = String::with_capacity(text.len());
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\\' && chars.peek().is_some_and(|n| n.is_ascii_punctuation()) {
+                continue;
+            }
+            unescaped.push(c);
+        }
+        let text = unescaped;
+        if let Some(cells) = text.strip_prefix('|').and_then(|t| t.strip_suffix('|')) {
+            let cells: Vec<&str> = cells.split('|').map(str::trim).collect();
+            if cells.len() == 2 {
+                out.push(format!("{}: {}", cells[0], cells[1]));
+                continue;
+            }
+            out.push(cells.join("  "));
+            continue;
+        }
+        out.push(text);
     }
+    out
 }

@@ -10,7 +10,7 @@ pub mod grant;
 pub mod keys;
 pub mod sweep;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
 use crate::emit::Console;
@@ -58,11 +58,12 @@ pub fn run(
     match command {
         Command::Check(args) => check::run(&args, console, env),
         Command::Grant(args) => {
+            preflight(env, &args.inputs.resolve(env)?, true)?;
             let job = grant::Job::from_env(&args.inputs, env)?;
             block_on(job.grant(console, env, grant::Handoff::RunnerFiles))
         }
         Command::Revoke(args) => {
-            let inputs = args.inputs.resolve(env)?;
+            let inputs = args.resolve(env)?;
             if env("STATE_handle")
                 .filter(|v| !v.trim().is_empty())
                 .is_none()
@@ -70,6 +71,8 @@ pub fn run(
                 console.say("prod-access: nothing was granted in this job; nothing to revoke");
                 return Ok(ExitClass::Ok);
             }
+            // A fresh job token names the run whose grant may be revoked: OIDC too.
+            preflight(env, &inputs, true)?;
             let job = grant::Job::from_parts(inputs, env)?;
             block_on(grant::revoke(
                 &job.forge,
@@ -85,10 +88,62 @@ pub fn run(
         Command::Jwks(args) => keys::jwks(&args, console, env),
         Command::Verify(args) => keys::verify(&args, console),
         Command::Exec(args) => {
+            preflight(env, &args.inputs.resolve(env)?, true)?;
             let job = grant::Job::from_env(&args.inputs, env)?;
             block_on(job.grant(console, env, grant::Handoff::Exec(&args.command)))
         }
-        Command::Sweep(args) => block_on(sweep::run(&args, console, env)),
+        Command::Sweep(args) => {
+            if args.policy_file.is_none() {
+                preflight(env, &args.resolve(env)?, false)?;
+            }
+            block_on(sweep::run(&args, console, env))
+        }
+        Command::Completions(args) => {
+            let mut out = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "prod-access", &mut out);
+            console.raw_stdout(&out);
+            Ok(ExitClass::Ok)
+        }
+        Command::Man(_) => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| Error::Usage(format!("cannot render the man page: {e}")))?;
+            console.raw_stdout(&out);
+            Ok(ExitClass::Ok)
+        }
+    }
+}
+
+/// The runner's variables a job command reads, named all at once when missing (with the
+/// flag that stands in, where there is one), before any network call.
+pub(crate) fn preflight(
+    env: &dyn Fn(&str) -> Option<String>,
+    inputs: &crate::cli::Inputs,
+    oidc: bool,
+) -> Result<(), Error> {
+    let set = |var: &str| env(var).is_some_and(|v| !v.trim().is_empty());
+    let mut missing: Vec<String> = [
+        "GITHUB_EVENT_NAME",
+        "GITHUB_EVENT_PATH",
+        "GITHUB_REPOSITORY",
+    ]
+    .into_iter()
+    .chain(
+        [crate::oidc::REQUEST_URL_VAR, crate::oidc::REQUEST_TOKEN_VAR]
+            .into_iter()
+            .filter(|_| oidc),
+    )
+    .filter(|v| !set(v))
+    .map(str::to_string)
+    .collect();
+    if inputs.github_token.is_none() {
+        missing.push("GITHUB_TOKEN (or --github-token)".into());
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::MissingEnvAll(missing))
     }
 }
 

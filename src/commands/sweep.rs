@@ -26,7 +26,7 @@ pub async fn run(
             load_policy(&text)?
         }
         None => {
-            let job = Job::from_env(&args.inputs, env)?;
+            let job = Job::from_parts(args.resolve(env)?, env)?;
             let repository = job.forge.repository(&job.runner.repo).await?;
             let text = job
                 .forge

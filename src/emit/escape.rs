@@ -12,7 +12,7 @@ const ZWSP: char = '\u{200B}';
 
 /// Bidirectional and other invisible formatting characters that can make text read
 /// differently from what it is (Trojan Source, CVE-2021-42574).
-fn is_deceptive_format(c: char) -> bool {
+pub(crate) fn is_deceptive_format(c: char) -> bool {
     matches!(c,
         '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
         | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')

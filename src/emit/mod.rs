@@ -90,6 +90,40 @@ impl Console {
         }
     }
 
+    /// Bytes on stdout as they are: only for text this tool generates from its own
+    /// definitions, with nothing untrusted in it (completion scripts, the man page), which
+    /// [`Self::say`]'s neutralising would corrupt (zsh completions use `::`).
+    pub fn raw_stdout(&mut self, bytes: &[u8]) {
+        let _ = self.out.write_all(bytes);
+        let _ = self.out.flush();
+    }
+
+    /// One JSON document on stdout, pretty-printed, with nothing before or after it.
+    ///
+    /// SECURITY: the document carries untrusted text (reasons, logins), and the runner reads
+    /// workflow commands on stdout. A pretty-printed line starts with spaces and a JSON
+    /// token, never with `::`; `#` can only occur inside a JSON string, where `\u0023` is
+    /// the same character to every parser: a `#` followed by another is written so, and
+    /// `##[` cannot occur at all. Bidi and
+    /// zero-width characters are escaped the same way. The document parses to the same value.
+    pub fn json<T: serde::Serialize>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        let text = serde_json::to_string_pretty(value)?;
+        let mut safe = String::with_capacity(text.len());
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                // Only a `#` before another `#`: `##[` becomes `\u0023#[`; URLs keep theirs.
+                '#' if chars.peek() == Some(&'#') => safe.push_str("\\u0023"),
+                c if escape::is_deceptive_format(c) => {
+                    safe.push_str(&format!("\\u{:04x}", c as u32));
+                }
+                c => safe.push(c),
+            }
+        }
+        self.out_raw(&safe);
+        Ok(())
+    }
+
     /// A line on stderr, prefixed `prod-access: `. Each line is neutralised.
     pub fn error(&mut self, text: &str) {
         for line in text.split('\n') {

@@ -106,7 +106,7 @@ impl fmt::Display for At {
 /// message starts with it, then names the key path and line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    #[error("config.too_large: the policy is {size} bytes, more than the limit of {limit}")]
+    #[error("config.too_large: the policy is {size} bytes, more than the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
     #[error("config.too_complex: {at}: the policy exceeds the reader's limits: {detail}")]
     TooComplex { at: At, detail: String },
@@ -365,6 +365,42 @@ pub fn load_policy_all_errors(text: &str) -> Result<Policy, Vec<PolicyError>> {
         }
     }
 
+    // Every unknown key at once (serde stops at the first), then the rest of the file
+    // compiled without them, so that one run names every problem.
+    if let Ok(mut doc) =
+        serde_saphyr::from_str_with_options::<Value>(text, yaml_options(DuplicateKeyPolicy::Error))
+    {
+        let unknown = super::keys::unknown_keys(&doc);
+        if !unknown.is_empty() {
+            let mut errors: Vec<PolicyError> = unknown
+                .iter()
+                .map(|u| {
+                    let entry = map.get(&u.path);
+                    PolicyError::UnknownKey {
+                        at: At {
+                            path: u.path.clone(),
+                            line: entry
+                                .and_then(|e| e.key_pos.or(e.value_pos))
+                                .map(|p| p.line),
+                        },
+                        key: clean(&u.key, 64),
+                        expected: u.expected.clone(),
+                    }
+                })
+                .collect();
+            super::keys::remove(&mut doc, &unknown);
+            // A document that only reads through the YAML reader's own rules (a number
+            // where a string goes, ...) keeps its unknown keys as the whole answer.
+            if let Ok(raw) = serde_json::from_value::<RawPolicy>(doc)
+                && let Err(more) = compile(&raw, &map)
+            {
+                errors.extend(more);
+            }
+            errors.sort_by_key(|e| e.line().unwrap_or(usize::MAX));
+            return Err(errors);
+        }
+    }
+
     let raw: RawPolicy =
         serde_saphyr::from_str_with_options(text, yaml_options(DuplicateKeyPolicy::Error))
             .map_err(|e| vec![yaml_error(&e, Some(&map))])?;
@@ -526,7 +562,13 @@ fn yaml_error(error: &serde_saphyr::Error, map: Option<&SourceMap>) -> PolicyErr
                     expected.join(", ")
                 )
             } else {
-                format!("expected one of: {}", expected.join(", "))
+                match super::keys::did_you_mean(field, expected) {
+                    Some(near) => format!(
+                        "did you mean `{near}`? expected one of: {}",
+                        expected.join(", ")
+                    ),
+                    None => format!("expected one of: {}", expected.join(", ")),
+                }
             };
             PolicyError::UnknownKey {
                 at,
@@ -952,10 +994,15 @@ fn compile_reason_pattern(pattern: &str) -> Result<regex::Regex, String> {
         .nest_limit(64)
         .build()
         .map_err(|e| {
-            format!(
-                "not a valid regular expression: {}",
-                clean(&e.to_string().replace('\n', " "), 300)
-            )
+            // The regex crate's message shows the pattern with a caret under the problem, on
+            // lines of their own: kept as lines (each cleaned), so the caret still points.
+            let lines: Vec<String> = e
+                .to_string()
+                .lines()
+                .take(8)
+                .map(|l| clean(l, 300))
+                .collect();
+            format!("not a valid regular expression:\n{}", lines.join("\n"))
         })
 }
 

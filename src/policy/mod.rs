@@ -8,6 +8,7 @@
 pub mod compile;
 pub mod duration;
 pub mod glob;
+mod keys;
 pub mod raw;
 pub mod schema;
 mod source;
@@ -25,6 +26,9 @@ pub use glob::Glob;
 pub const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// Default audience asked for on the job token.
 pub const DEFAULT_AUDIENCE: &str = "prod-access";
+/// Where the documentation lives; messages link to it by full URL.
+pub const DOCS_URL: &str = "https://github.com/prod-access/prod-access/blob/main/docs";
+
 /// Default path of the policy file in the repository.
 pub const DEFAULT_POLICY_PATH: &str = ".github/prod-access.yml";
 
@@ -53,6 +57,25 @@ pub struct RequestRules {
     pub labels: BTreeMap<String, String>,
     /// Searched for in the reason (unanchored unless the pattern anchors itself).
     pub reason_pattern: Option<Regex>,
+}
+
+impl Policy {
+    /// What is allowed but probably not meant, for `check --policy-file` to show: id and
+    /// sentence. Never a reason to refuse the policy.
+    pub fn warnings(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.identity.claims.is_empty() {
+            out.push((
+                "policy.no_identity_claims",
+                format!(
+                    "`identity.claims` is empty: a job token of any workflow of the repository, \
+                     on any branch, can ask for these scopes; bind at least `job_workflow_ref` \
+                     (the workflow file and the ref it runs from), see {DOCS_URL}/policy.md"
+                ),
+            ));
+        }
+        out
+    }
 }
 
 /// Who may request or approve: a user by login, or an active member of an `@org/team`.

@@ -10,7 +10,7 @@
 //! | `GET /repos/{owner}/{repo}/pulls/{pull_number}` | [`SimRepo::pulls`] |
 //! | `GET .../pulls/{pull_number}/reviews`, `.../commits` | [`SimRepo::reviews`], [`SimRepo::pr_commits`] (paged) |
 //! | `GET /repos/{owner}/{repo}/collaborators/{username}/permission` | [`SimRepo::permissions`] (absent: 404) |
-//! | `GET /orgs/{org}/teams/{team_slug}`, `.../memberships/{username}` | [`SimState::teams`] (an invisible team: 404 for both) |
+//! | `GET /orgs/{org}/teams/{team_slug}`, `.../memberships/{username}` | [`SimState::teams`] (an invisible team, or any team without [`SimState::team_capable_token`]: 404 for both) |
 //! | `GET /repos/{owner}/{repo}/issues/{issue_number}/events` | [`SimRepo::issue_events`] (paged) |
 //! | `GET /repos/{owner}/{repo}/commits/{ref}` | [`SimRepo::commits`] |
 //! | `GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls` | [`SimRepo::commit_pulls`] (PR numbers; paged) |
@@ -101,6 +101,10 @@ pub struct SimState {
     pub repos: BTreeMap<String, SimRepo>,
     /// `org/slug` lower-cased -> team.
     pub teams: BTreeMap<String, SimTeam>,
+    /// The token can read the organisation's teams (a GitHub App installation token with
+    /// `members: read`, or a token with `read:org`). Off by default: the simulated token is
+    /// then the job's `GITHUB_TOKEN`, for which GitHub answers 404 to every team lookup.
+    pub team_capable_token: bool,
     pub next_comment_id: u64,
     /// lower-cased login -> numeric id, as GitHub knows each account now. A login missing
     /// here takes the id the other objects the simulator serves give it (reviews, PRs,
@@ -1017,7 +1021,11 @@ fn serve(
     }
     if seg[0] == "orgs" {
         let key = format!("{}/{}", seg[1], seg[3]).to_ascii_lowercase();
-        let Some(team) = state.teams.get(&key).filter(|t| t.visible) else {
+        let Some(team) = state
+            .teams
+            .get(&key)
+            .filter(|t| t.visible && state.team_capable_token)
+        else {
             return not_found();
         };
         if seg.len() == 4 {

@@ -28,8 +28,29 @@ pub const FORGE_TOKEN: &str = "ghs_demo0000000000000000000000000000000";
 pub const LABEL: &str = "prod-access";
 pub const REASON: &str = "INC-4711 reconcile double charges";
 
-/// The policy of the story, with the issuer's URL filled in.
+/// The policy of the story, with the issuer's URL filled in: approvals from the team
+/// `@acme/sre` (which needs a team-capable token, see [`Approvers::Team`]).
 pub fn policy(issuer: &str) -> String {
+    policy_with(issuer, Approvers::Team)
+}
+
+/// Who the story's policy names as approvers, and so which token the simulated job has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approvers {
+    /// `from: ["@acme/sre"]`, and the forge token can read the organisation's teams (a
+    /// GitHub App installation token with `members: read`).
+    Team,
+    /// `from: [bob]`, and the forge token is the job's `GITHUB_TOKEN`, which cannot read
+    /// teams (GitHub answers 404): the README's Quickstart.
+    Users,
+}
+
+/// The policy of the story for `approvers`.
+pub fn policy_with(issuer: &str, approvers: Approvers) -> String {
+    let from = match approvers {
+        Approvers::Team => r#"["@acme/sre"]"#,
+        Approvers::Users => "[bob]",
+    };
     format!(
         r#"version: 1
 identity:
@@ -45,12 +66,12 @@ scopes:
     credential: {{ kind: jwt, audience: payments-api, claims: {{ role: reader }} }}
     ttl: 15m
     max_ttl: 1h
-    approvals: {{ required: 1, from: ["@acme/sre"] }}
+    approvals: {{ required: 1, from: {from} }}
     environments: [production]
   host-shell:
     credential: {{ kind: ssh, principals: [deploy], extensions: [permit-pty] }}
     ttl: 15m
-    approvals: {{ required: 1, from: ["@acme/sre"] }}
+    approvals: {{ required: 1, from: {from} }}
     environments: [production]
 providers:
   jwt: {{ issuer: https://prod-access.demo.invalid, key_env: PROD_ACCESS_JWT_KEY }}
@@ -72,8 +93,14 @@ pub struct Story {
 
 impl Story {
     /// Starts both simulators and lays out the repository, the PR (labeled, not yet
-    /// approved), the team, and a private working directory.
+    /// approved), the team, and a private working directory. The policy names the team
+    /// `@acme/sre`, and the job's forge token can read teams ([`Approvers::Team`]).
     pub async fn start() -> Result<Self, SimError> {
+        Self::start_with(Approvers::Team).await
+    }
+
+    /// [`Self::start`] with the approvers (and so the token) of `approvers`.
+    pub async fn start_with(approvers: Approvers) -> Result<Self, SimError> {
         let issuer = OidcIssuer::start()
             .await
             .map_err(|e| SimError::Io(std::io::Error::other(e.to_string())))?;
@@ -86,7 +113,7 @@ impl Story {
         claims.insert("repository_id".into(), json!(REPO_ID.to_string()));
         issuer.set_claims(claims);
         let forge = ForgeSim::start(FORGE_TOKEN).await?;
-        let policy = policy(issuer.issuer());
+        let policy = policy_with(issuer.issuer(), approvers);
         forge.with(|st| {
             let repo = st.add_repo(REPO, REPO_ID, "main");
             repo.files
@@ -134,6 +161,7 @@ impl Story {
             st.team("acme/sre")
                 .members
                 .insert("bob".into(), "active".into());
+            st.team_capable_token = approvers == Approvers::Team;
         });
         let dir = std::env::temp_dir().join(format!(
             "prod-access-demo-{}",
@@ -157,7 +185,7 @@ impl Story {
         })
     }
 
-    /// bob, a member of @acme/sre with write permission, approves the PR's head.
+    /// bob (write permission, a member of @acme/sre) approves the PR's head.
     pub fn approve(&self) {
         self.forge.with(|st| {
             let reviews = st.repo(REPO).reviews.entry(PR).or_default();
