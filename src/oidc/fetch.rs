@@ -544,8 +544,27 @@ pub async fn verify_with_refetch(
     let keys = match cache.get(&expect.issuer) {
         Some(keys) => keys,
         None => {
-            let discovery = client.discover(&expect.issuer).await?;
-            let jwks = client.fetch_jwks(&discovery.jwks_uri).await?;
+            // Discovery, and beside it the key set where GitHub keeps it
+            // (`{issuer}/.well-known/jwks`), fetched ahead: used only when discovery names
+            // exactly that URI, so it saves a round trip without trusting a guess. The guess
+            // is on the issuer's own origin; a key set discovery names elsewhere is refused
+            // as before, and nothing from the guess is used then.
+            let guess = check_url(&format!(
+                "{}/.well-known/jwks",
+                expect.issuer.trim_end_matches('/')
+            ))
+            .ok();
+            let (discovery, guessed) = tokio::join!(client.discover(&expect.issuer), async {
+                match &guess {
+                    Some(uri) => Some(client.fetch_jwks(uri).await),
+                    None => None,
+                }
+            });
+            let discovery = discovery?;
+            let jwks = match guessed {
+                Some(Ok(jwks)) if guess.as_ref() == Some(&discovery.jwks_uri) => jwks,
+                _ => client.fetch_jwks(&discovery.jwks_uri).await?,
+            };
             let keys = CachedKeys {
                 jwks_uri: discovery.jwks_uri,
                 jwks: Arc::new(jwks),

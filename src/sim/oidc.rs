@@ -5,6 +5,7 @@
 //! | path | what |
 //! | --- | --- |
 //! | `/.well-known/openid-configuration` | discovery: `issuer`, `jwks_uri` |
+//! | `/.well-known/jwks` | the key set (GitHub's layout) |
 //! | `/jwks` | the RSA public key under [`IssuerKeys::kid`], plus an EC P-256 key (a type the verifier must skip) |
 //! | `/token?api-version=2.0&audience=...` | the job-token endpoint behind `ACTIONS_ID_TOKEN_REQUEST_URL`: checks `Authorization: Bearer <request token>`, answers `{"value": "<jwt>"}` for the configured claims with `aud` from the query |
 //!
@@ -666,7 +667,7 @@ async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<SimBod
             let jwks_uri = faults
                 .discovery_jwks_uri
                 .clone()
-                .unwrap_or_else(|| format!("{}/jwks", shared.issuer));
+                .unwrap_or_else(|| format!("{}/.well-known/jwks", shared.issuer));
             respond(
                 200,
                 json!({
@@ -684,7 +685,8 @@ async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<SimBod
                 }),
             )
         }
-        "/jwks" => {
+        // GitHub's layout: the key set beside the discovery document.
+        "/.well-known/jwks" => {
             if let Some(delay) = faults.jwks_delay {
                 tokio::time::sleep(delay).await;
             }
