@@ -18,12 +18,14 @@
 //!    requester, scope, expiry, database, reason) that revoke and sweep read back.
 //!
 //! SECURITY: the password is 192 random bits (`aws_lc_rs::rand`), URL-safe base64. Only its
-//! SCRAM-SHA-256 verifier (computed here, as `psql`'s `\password` does) is sent in the
-//! `CREATE ROLE`, so a statement log (`log_statement`, or the failing statement logged at
-//! `log_min_error_statement`) never holds the password itself.
+//! SCRAM-SHA-256 verifier (`postgres_protocol::password::scram_sha_256`, the construction
+//! libpq uses for `psql`'s `\password`) is sent in the `CREATE ROLE`, so a statement log
+//! (`log_statement`, or the failing statement logged at `log_min_error_statement`) never
+//! holds the password itself.
 //!
 //! SECURITY: `CREATE ROLE`, `GRANT` and `COMMENT` cannot take bind parameters: every
-//! identifier goes through [`quote_ident`] and every value through [`quote_literal`]; all
+//! identifier goes through [`quote_ident`] and every value through [`quote_literal`]
+//! (`postgres_protocol::escape`, libpq's `PQescapeInternal`, after our own checks); all
 //! other queries bind their values. User text (requester, reason, scope) only ever reaches
 //! the server inside the JSON comment literal.
 //!
@@ -95,7 +97,6 @@ const STATEMENT_TIMEOUT: &str = "30s";
 const LOCK_TIMEOUT: &str = "10s";
 /// How long `pg_terminate_backend` waits for each session to end, in milliseconds.
 const TERMINATE_WAIT_MS: i64 = 5000;
-const SCRAM_ITERATIONS: u32 = 4096;
 
 /// The `postgres` provider: the admin connection settings and where credentials point.
 pub struct PgProvider {
@@ -799,7 +800,7 @@ impl PgProvider {
         let role = role_name(ctx.grant_id, &self.suffix());
         let role_ident = quote_ident(&role)?;
         let password = new_password()?;
-        let verifier = Secret::new(scram_sha256_verifier(&password)?);
+        let verifier = scram_sha256_verifier(&password);
         let expiry_text = expires_at.to_rfc3339_opts(SecondsFormat::Secs, true);
         let reason: String = ctx.reason.chars().take(MAX_COMMENT_REASON_CHARS).collect();
         let comment = RoleComment {
@@ -1028,9 +1029,9 @@ impl PgProvider {
     }
 }
 
-/// `"ident"`: an SQL identifier, quoted; `"` doubled. SECURITY: refuses an empty name, a NUL
-/// and more than [`MAX_IDENT_BYTES`] bytes (PostgreSQL would silently truncate it and so
-/// name a different role).
+/// `"ident"`: an SQL identifier, quoted (`"` doubled) by `postgres_protocol`. SECURITY:
+/// refuses an empty name, a NUL and more than [`MAX_IDENT_BYTES`] bytes first (PostgreSQL
+/// would silently truncate it and so name a different role; the crate checks none of these).
 pub fn quote_ident(ident: &str) -> Result<String, CredentialError> {
     if ident.is_empty() || ident.len() > MAX_IDENT_BYTES || ident.contains('\0') {
         return Err(CredentialError::config(
@@ -1041,12 +1042,13 @@ pub fn quote_ident(ident: &str) -> Result<String, CredentialError> {
             ),
         ));
     }
-    Ok(format!("\"{}\"", ident.replace('"', "\"\"")))
+    Ok(postgres_protocol::escape::escape_identifier(ident))
 }
 
-/// `'value'`: an SQL string literal, as PostgreSQL's `quote_literal` writes it: `'` doubled,
-/// and with any backslash present, backslashes doubled and the `E'...'` form, which reads
-/// the same whatever `standard_conforming_strings` says. Refuses NUL (text cannot hold it).
+/// `'value'`: an SQL string literal, by `postgres_protocol` (libpq's `PQescapeLiteral`):
+/// `'` doubled, and with any backslash present, backslashes doubled and the ` E'...'` form
+/// (after a space), which reads the same whatever `standard_conforming_strings` says.
+/// SECURITY: refuses NUL first (text cannot hold it, and the crate passes it through).
 pub fn quote_literal(value: &str) -> Result<String, CredentialError> {
     if value.contains('\0') {
         return Err(CredentialError::config(
@@ -1054,12 +1056,7 @@ pub fn quote_literal(value: &str) -> Result<String, CredentialError> {
             "a value for the server holds a NUL character",
         ));
     }
-    let body = value.replace('\'', "''");
-    Ok(if value.contains('\\') {
-        format!("E'{}'", body.replace('\\', "\\\\"))
-    } else {
-        format!("'{body}'")
-    })
+    Ok(postgres_protocol::escape::escape_literal(value))
 }
 
 /// `pa_<grant id, lower-cased, `.`/`-` as `_`, at most 43 characters>`: the part of a role
@@ -1123,42 +1120,11 @@ pub fn new_password() -> Result<Secret, CredentialError> {
     ))
 }
 
-/// The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677, 16-byte
-/// random salt, 4096 iterations): `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`.
-/// The password must need no SASLprep (ours is ASCII), which is checked.
-pub fn scram_sha256_verifier(password: &Secret) -> Result<String, CredentialError> {
-    use aws_lc_rs::{digest, hmac, pbkdf2};
-    let pw = password.expose();
-    if !pw.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(CredentialError::config(
-            "postgres.password_invalid",
-            "a password for a SCRAM verifier must be printable ASCII",
-        ));
-    }
-    let mut salt = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut salt).map_err(|_| {
-        CredentialError::upstream("postgres.random_failed", "the system RNG failed")
-    })?;
-    let mut salted = zeroize::Zeroizing::new([0u8; 32]);
-    let iterations =
-        std::num::NonZeroU32::new(SCRAM_ITERATIONS).unwrap_or(std::num::NonZeroU32::MIN);
-    pbkdf2::derive(
-        pbkdf2::PBKDF2_HMAC_SHA256,
-        iterations,
-        &salt,
-        pw.as_bytes(),
-        salted.as_mut(),
-    );
-    let key = hmac::Key::new(hmac::HMAC_SHA256, salted.as_ref());
-    let client_key = hmac::sign(&key, b"Client Key");
-    let stored_key = digest::digest(&digest::SHA256, client_key.as_ref());
-    let server_key = hmac::sign(&key, b"Server Key");
-    let b64 = base64::engine::general_purpose::STANDARD;
-    Ok(format!(
-        "SCRAM-SHA-256${SCRAM_ITERATIONS}:{}${}:{}",
-        b64.encode(salt),
-        b64.encode(stored_key.as_ref()),
-        b64.encode(server_key.as_ref())
+/// The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677, SASLprep,
+/// 16-byte random salt, 4096 iterations): `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`.
+pub fn scram_sha256_verifier(password: &Secret) -> Secret {
+    Secret::new(postgres_protocol::password::scram_sha_256(
+        password.expose().as_bytes(),
     ))
 }
 
@@ -1248,8 +1214,10 @@ mod tests {
             quote_literal("'; DROP ROLE admin; --").unwrap(),
             "'''; DROP ROLE admin; --'"
         );
-        assert_eq!(quote_literal("a\\b").unwrap(), "E'a\\\\b'");
-        assert_eq!(quote_literal("\\'").unwrap(), "E'\\\\'''");
+        // With a backslash: the escape-string form, after a space so that it can never run
+        // into a preceding identifier.
+        assert_eq!(quote_literal("a\\b").unwrap(), " E'a\\\\b'");
+        assert_eq!(quote_literal("\\'").unwrap(), " E'\\\\'''");
         assert_eq!(quote_literal("$$ \" é").unwrap(), "'$$ \" é'");
         assert!(quote_literal("a\0").is_err());
     }
@@ -1301,19 +1269,21 @@ mod tests {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         );
-        let v = scram_sha256_verifier(&a).unwrap();
-        assert!(v.starts_with("SCRAM-SHA-256$4096:"));
-        assert!(!v.contains(a.expose()));
+        let v = scram_sha256_verifier(&a);
+        assert!(v.expose().starts_with("SCRAM-SHA-256$4096:"));
+        assert!(!v.expose().contains(a.expose()));
+        assert_ne!(v, scram_sha256_verifier(&a), "a fresh salt each time");
     }
 
     #[test]
-    fn scram_verifier_matches_postgres_protocol() {
-        // Same construction as postgres-protocol's `scram_sha_256`, checked by recomputing
-        // StoredKey/ServerKey from the salt with an independent HMAC.
+    fn scram_verifier_is_rfc_7677() {
+        // postgres-protocol's verifier, checked by recomputing StoredKey/ServerKey from its
+        // salt with aws-lc-rs (an independent PBKDF2, HMAC and SHA-256).
         use aws_lc_rs::{digest, hmac, pbkdf2};
         let pw = Secret::new("pencil");
-        let v = scram_sha256_verifier(&pw).unwrap();
+        let v = scram_sha256_verifier(&pw);
         let (head, keys) = v
+            .expose()
             .split_once('$')
             .and_then(|(_, r)| r.split_once('$'))
             .unwrap();

@@ -17,25 +17,48 @@
 //! The payload names no commit (only `ref`): `head_sha` is `None`; the sha the run builds
 //! is the token's.
 
-use serde_json::{Map, Value};
+use std::fmt;
 
-use super::json::{self, opt_object, opt_user};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Unexpected, Visitor};
+use serde_json::Value;
+
+use super::json;
 use super::{EventError, EventOutcome, EventRequest, Shape};
+use crate::forge::UserRef;
+
+/// The parts of a `workflow_dispatch` payload read here.
+#[derive(Deserialize)]
+struct DispatchEvent {
+    /// Absent or `null` when the workflow declares no inputs.
+    #[serde(default, deserialize_with = "json::optional_object")]
+    inputs: Option<Inputs>,
+    #[serde(default, deserialize_with = "json::user")]
+    sender: Option<UserRef>,
+}
+
+/// The inputs prod-access reads; a workflow's other inputs are ignored.
+#[derive(Default, Deserialize)]
+struct Inputs {
+    reason: Option<String>,
+    scope: Option<String>,
+    #[serde(rename = "pull-request", default, deserialize_with = "pr_input")]
+    pull_request_dashed: Option<u64>,
+    #[serde(rename = "pull_request", default, deserialize_with = "pr_input")]
+    pull_request_snake: Option<u64>,
+}
 
 /// Parses a `workflow_dispatch` payload (see the module docs).
 pub fn parse_dispatch(v: &Value) -> Result<EventOutcome, EventError> {
-    let root = json::root(v)?;
-    let empty = Map::new();
-    let inputs = opt_object(root, "", "inputs")?.unwrap_or(&empty);
+    let event: DispatchEvent = json::read(v)?;
+    let inputs = event.inputs.unwrap_or_default();
     let mut req = EventRequest {
-        reason: text_input(inputs, "reason")?,
-        scope: text_input(inputs, "scope")?,
-        sender: opt_user(root, "", "sender")?,
+        reason: text_input(inputs.reason),
+        scope: text_input(inputs.scope),
+        sender: event.sender,
         ..EventRequest::new(Shape::Dispatch)
     };
-    let dashed = pr_input(inputs, "pull-request")?;
-    let snake = pr_input(inputs, "pull_request")?;
-    req.pr_number = match (dashed, snake) {
+    req.pr_number = match (inputs.pull_request_dashed, inputs.pull_request_snake) {
         (Some(a), Some(b)) if a != b => {
             req.ambiguous
                 .push(("pull-request".into(), vec![a.to_string(), b.to_string()]));
@@ -47,22 +70,61 @@ pub fn parse_dispatch(v: &Value) -> Result<EventOutcome, EventError> {
 }
 
 /// A string input, trimmed; absent, `null` or blank -> `None`.
-fn text_input(inputs: &Map<String, Value>, name: &str) -> Result<Option<String>, EventError> {
-    Ok(json::opt_str(inputs, "inputs", name)?
+fn text_input(value: Option<String>) -> Option<String> {
+    value
+        .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(str::to_owned))
+        .map(str::to_owned)
 }
 
-fn pr_input(inputs: &Map<String, Value>, name: &str) -> Result<Option<u64>, EventError> {
-    let bad = || EventError::Field(json::join("inputs", name));
-    match inputs.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => parse_pr_number(s).map(Some).ok_or_else(bad),
-        Some(Value::Number(n)) => n.as_u64().filter(|&n| n > 0).map(Some).ok_or_else(bad),
-        Some(_) => Err(bad()),
+/// `deserialize_with` for a PR-number input (with `#[serde(default)]`): a string (GitHub
+/// sends every non-boolean input as one) read by [`parse_pr_number`], or a JSON integer of
+/// at least 1; absent, `null` or `""` -> `None`; anything else is an error.
+fn pr_input<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct PrInput;
+
+    impl<'a> Visitor<'a> for PrInput {
+        type Value = Option<u64>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a pull request number")
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            // The input is not quoted back: the error says only what was wanted.
+            parse_pr_number(s)
+                .map(Some)
+                .ok_or_else(|| E::invalid_value(Unexpected::Other("string"), &self))
+        }
+
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+            match n {
+                0 => Err(E::invalid_value(Unexpected::Unsigned(n), &self)),
+                n => Ok(Some(n)),
+            }
+        }
+
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+            match u64::try_from(n) {
+                Ok(n) => self.visit_u64(n),
+                Err(_) => Err(E::invalid_value(Unexpected::Signed(n), &self)),
+            }
+        }
     }
+
+    deserializer.deserialize_any(PrInput)
 }
 
 /// A PR number as a dispatch input gives it: ASCII digits only (no sign, space, `#`,
@@ -80,7 +142,6 @@ pub fn parse_pr_number(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forge::UserRef;
     use serde_json::json;
 
     fn dispatch(inputs: Value) -> Value {
@@ -201,6 +262,7 @@ mod tests {
             (json!({"scope": {"name": "db"}}), "inputs.scope"),
             (json!("reason=x"), "inputs"),
             (json!([]), "inputs"),
+            (json!(["why", "db-read", "7"]), "inputs"),
         ];
         for (inputs, path) in cases {
             match parse_dispatch(&dispatch(inputs.clone())) {

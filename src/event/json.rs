@@ -1,13 +1,21 @@
 //! Strict JSON reading for event payloads.
 //!
-//! The payload is parsed into a [`serde_json::Value`] that refuses duplicate object keys,
-//! then read with typed accessors that report the JSON path of a missing or mistyped field
-//! (`pull_request.number`). Nothing here panics on any input.
+//! The payload is parsed once into a [`serde_json::Value`] that refuses duplicate object
+//! keys, then read into the typed structs of each event module (`#[derive(Deserialize)]`,
+//! GitHub's webhook shapes, only the fields prod-access reads) by [`read`], which reports
+//! the JSON path of a missing or mistyped field (`pull_request.number`). Nothing here panics
+//! on any input.
 //!
-//! Conventions: an optional field that is absent or `null` is `None`; a field of the wrong
-//! type is always an error, never `None`.
+//! Conventions: an optional field (`Option`) that is absent or `null` is `None`; a field of
+//! the wrong type is always an error, never `None`; fields a struct does not name are
+//! ignored (GitHub adds fields); a struct is read from a JSON object only ([`object`]).
 
-use serde_json::{Map, Value};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
 
 use super::EventError;
 use crate::forge::UserRef;
@@ -22,111 +30,101 @@ pub(crate) fn parse_strict(payload: &[u8]) -> Result<Value, EventError> {
     crate::strict_json::parse(payload).map_err(|e| EventError::Json(e.to_string()))
 }
 
-/// `parent.key`, or `key` at the top level.
-pub(crate) fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
+/// Reads a parsed payload, which must be a JSON object, into `T`.
+///
+/// A missing or mistyped field is [`EventError::Field`] with its path. The path is made of
+/// the struct's own field names only (serde reads no other key), so it never holds payload
+/// text; serde's message, which may quote a value, is dropped.
+pub(crate) fn read<'de, T: Deserialize<'de>>(v: &'de Value) -> Result<T, EventError> {
+    if !v.is_object() {
+        return Err(EventError::NotAnObject);
     }
+    serde_path_to_error::deserialize(v).map_err(|e| EventError::Field(field_path(&e)))
 }
 
-/// The payload's top level, which must be an object.
-pub(crate) fn root(v: &Value) -> Result<&Map<String, Value>, EventError> {
-    v.as_object().ok_or(EventError::NotAnObject)
-}
-
-/// A field that is absent or `null` is `None`.
-fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
-}
-
-fn field_err(parent: &str, key: &str) -> EventError {
-    EventError::Field(join(parent, key))
-}
-
-pub(crate) fn opt_object<'a>(
-    obj: &'a Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<Option<&'a Map<String, Value>>, EventError> {
-    match present(obj, key) {
-        None => Ok(None),
-        Some(v) => v
-            .as_object()
-            .map(Some)
-            .ok_or_else(|| field_err(parent, key)),
+/// `parent.key` of the field an error is about. serde reports a missing field at the
+/// object that lacks it (`missing field `number``, our own field name): the name is added.
+fn field_path(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let mut keys: Vec<&str> = e
+        .path()
+        .iter()
+        .filter_map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    let message = e.inner().to_string();
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        keys.push(missing);
     }
+    keys.join(".")
 }
 
-pub(crate) fn req_object<'a>(
-    obj: &'a Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<&'a Map<String, Value>, EventError> {
-    opt_object(obj, parent, key)?.ok_or_else(|| field_err(parent, key))
-}
+/// `deserialize_with` for a struct field: the value must be a JSON object.
+///
+/// SECURITY: a derived struct also accepts an array, its items taken as the fields in
+/// order; `"pull_request": [7, ...]` is not what GitHub sends, and is a type error.
+pub(crate) fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct ObjectVisitor<T>(PhantomData<T>);
 
-pub(crate) fn opt_str<'a>(
-    obj: &'a Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<Option<&'a str>, EventError> {
-    match present(obj, key) {
-        None => Ok(None),
-        Some(v) => v.as_str().map(Some).ok_or_else(|| field_err(parent, key)),
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map))
+        }
     }
+
+    deserializer.deserialize_map(ObjectVisitor(PhantomData))
 }
 
-pub(crate) fn req_str<'a>(
-    obj: &'a Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<&'a str, EventError> {
-    opt_str(obj, parent, key)?.ok_or_else(|| field_err(parent, key))
-}
+/// [`object`] for an optional field (with `#[serde(default)]`): absent or `null` -> `None`.
+pub(crate) fn optional_object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Object<T>(T);
 
-pub(crate) fn opt_bool(
-    obj: &Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<Option<bool>, EventError> {
-    match present(obj, key) {
-        None => Ok(None),
-        Some(v) => v.as_bool().map(Some).ok_or_else(|| field_err(parent, key)),
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            object(deserializer).map(Object)
+        }
     }
+
+    Ok(Option::<Object<T>>::deserialize(deserializer)?.map(|Object(t)| t))
 }
 
-/// A JSON unsigned integer (`12`, not `"12"`, `12.0` or `-1`).
-pub(crate) fn opt_u64(
-    obj: &Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<Option<u64>, EventError> {
-    match present(obj, key) {
-        None => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| field_err(parent, key)),
-    }
+/// A GitHub user object as webhooks send it (`sender`).
+#[derive(serde::Deserialize)]
+struct User {
+    login: String,
+    id: Option<u64>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
-pub(crate) fn req_u64(
-    obj: &Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<u64, EventError> {
-    opt_u64(obj, parent, key)?.ok_or_else(|| field_err(parent, key))
-}
-
-/// A pull-request number: a JSON integer of at least 1.
-pub(crate) fn req_pr_number(
-    obj: &Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<u64, EventError> {
-    match req_u64(obj, parent, key)? {
-        0 => Err(field_err(parent, key)),
-        n => Ok(n),
-    }
+/// `deserialize_with` for an optional user field (with `#[serde(default)]`): `login` is
+/// required, `id` and `type` optional; absent or `null` -> `None`.
+pub(crate) fn user<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<UserRef>, D::Error> {
+    Ok(optional_object::<D, User>(deserializer)?.map(|u| UserRef {
+        bot: u.kind.as_deref() == Some("Bot"),
+        login: u.login,
+        id: u.id,
+    }))
 }
 
 /// A commit id: 40 (SHA-1) or 64 (SHA-256) lower-case hex digits, as GitHub writes them.
@@ -134,38 +132,31 @@ pub(crate) fn is_commit_sha(s: &str) -> bool {
     matches!(s.len(), 40 | 64) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// A required commit id (see [`is_commit_sha`]).
-pub(crate) fn req_sha(
-    obj: &Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<String, EventError> {
-    let s = req_str(obj, parent, key)?;
-    if is_commit_sha(s) {
-        Ok(s.to_owned())
-    } else {
-        Err(field_err(parent, key))
+/// A string field that must be a commit id (see [`is_commit_sha`]).
+#[derive(Debug, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub(crate) struct CommitSha(String);
+
+impl TryFrom<String> for CommitSha {
+    type Error = &'static str;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if is_commit_sha(&s) {
+            Ok(Self(s))
+        } else {
+            Err("not a commit id (40 or 64 lower-case hex digits)")
+        }
     }
 }
 
-/// A GitHub user object (`login`, `id`, `type`), absent or `null` -> `None`.
-pub(crate) fn opt_user(
-    obj: &Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<Option<UserRef>, EventError> {
-    let path = join(parent, key);
-    let Some(user) = opt_object(obj, parent, key)? else {
-        return Ok(None);
-    };
-    let login = req_str(user, &path, "login")?;
-    let id = opt_u64(user, &path, "id")?;
-    let kind = opt_str(user, &path, "type")?;
-    Ok(Some(UserRef {
-        login: login.to_owned(),
-        id,
-        bot: kind == Some("Bot"),
-    }))
+impl CommitSha {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        self.0
+    }
 }
 
 #[cfg(test)]
@@ -217,29 +208,78 @@ mod tests {
         assert!(!msg.contains("::"), "{msg}");
     }
 
-    #[test]
-    fn accessors_name_the_path() {
-        let v = json!({"pr": {"number": "2", "head": {"sha": "abc"}, "n": null}});
-        let Some(root) = v.as_object() else {
-            panic!("object")
-        };
-        let pr = req_object(root, "", "pr");
-        let Ok(pr) = pr else { panic!("pr") };
-        let cases = [
-            (req_u64(pr, "pr", "number").err(), "pr.number"),
-            (req_sha(pr, "pr", "head").err(), "pr.head"),
-            (req_str(pr, "pr", "n").err(), "pr.n"),
-            (req_str(pr, "pr", "missing").err(), "pr.missing"),
-            (req_object(root, "", "nope").err(), "nope"),
-        ];
-        for (err, path) in cases {
-            match err {
-                Some(EventError::Field(p)) => assert_eq!(p, path),
-                other => panic!("{path}: {other:?}"),
-            }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Root {
+        #[serde(deserialize_with = "object")]
+        pr: Pr,
+        #[serde(default, deserialize_with = "optional_object")]
+        nope: Option<Pr>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Pr {
+        number: u64,
+        head: CommitSha,
+        n: String,
+        missing: String,
+        opt: Option<String>,
+        absent: Option<u64>,
+    }
+
+    fn path_of(v: Value) -> String {
+        match read::<Root>(&v) {
+            Err(EventError::Field(p)) => p,
+            other => panic!("{v}: {other:?}"),
         }
-        assert!(matches!(opt_str(pr, "pr", "n"), Ok(None)));
-        assert!(matches!(opt_u64(pr, "pr", "absent"), Ok(None)));
+    }
+
+    #[test]
+    fn reading_names_the_path() {
+        let sha = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+        let good = || {
+            json!({"pr": {"number": 2, "head": sha, "n": "x", "missing": "y", "opt": null,
+                          "other": [1, {"x": null}]},
+                   "more": true})
+        };
+        let Ok(root) = read::<Root>(&good()) else {
+            panic!("good")
+        };
+        assert_eq!(root.pr.head.as_str(), sha);
+        assert_eq!((root.pr.opt, root.pr.absent), (None, None));
+        assert!(root.nope.is_none());
+
+        let cases = [
+            ("/pr/number", json!("2"), "pr.number"),
+            ("/pr/head", json!("abc"), "pr.head"),
+            ("/pr/n", json!(null), "pr.n"),
+            ("/pr/opt", json!(1), "pr.opt"),
+            ("/pr", json!(null), "pr"),
+            ("/pr", json!([2, sha, "x", "y", null, null]), "pr"),
+        ];
+        for (pointer, bad, path) in cases {
+            let mut v = good();
+            match v.pointer_mut(pointer) {
+                Some(slot) => *slot = bad,
+                None => panic!("{pointer}"),
+            }
+            assert_eq!(path_of(v), path, "{pointer}");
+        }
+        let mut v = good();
+        v["pr"].as_object_mut().map(|o| o.remove("missing"));
+        assert_eq!(path_of(v), "pr.missing");
+        let mut v = good();
+        v["nope"] = json!({"number": 1});
+        assert_eq!(path_of(v), "nope.head");
+        let mut v = good();
+        v["nope"] = json!("x");
+        assert_eq!(path_of(v), "nope");
+        assert_eq!(path_of(json!({})), "pr");
+        assert!(matches!(
+            read::<Root>(&json!([good()])),
+            Err(EventError::NotAnObject)
+        ));
     }
 
     #[test]
@@ -253,32 +293,55 @@ mod tests {
             ("", false),
         ] {
             assert_eq!(is_commit_sha(s), ok, "{s}");
+            assert_eq!(CommitSha::try_from(s.to_owned()).is_ok(), ok, "{s}");
         }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Users {
+        #[serde(default, deserialize_with = "user")]
+        sender: Option<UserRef>,
+    }
+
+    fn sender(v: Value) -> Result<Option<UserRef>, EventError> {
+        read::<Users>(&json!({ "sender": v })).map(|u| u.sender)
     }
 
     #[test]
     fn users() {
-        let v = json!({
-            "sender": {"login": "dependabot[bot]", "id": 49699333, "type": "Bot"},
-            "human": {"login": "octocat", "id": 1, "type": "User"},
-            "bad": {"login": "x", "id": "1"},
-            "gone": null
-        });
-        let Some(root) = v.as_object() else {
-            panic!("object")
-        };
-        let bot = opt_user(root, "", "sender").ok().flatten();
+        let bot = sender(json!({"login": "dependabot[bot]", "id": 49699333, "type": "Bot"}));
         assert_eq!(
-            bot,
+            bot.ok().flatten(),
             Some(UserRef {
                 login: "dependabot[bot]".into(),
                 id: Some(49699333),
                 bot: true
             })
         );
-        let human = opt_user(root, "", "human").ok().flatten();
-        assert_eq!(human.map(|u| (u.bot, u.id)), Some((false, Some(1))));
-        assert!(matches!(opt_user(root, "", "bad"), Err(EventError::Field(p)) if p == "bad.id"));
-        assert!(matches!(opt_user(root, "", "gone"), Ok(None)));
+        let human = sender(json!({"login": "octocat", "id": 1, "type": "User"}));
+        assert_eq!(
+            human.ok().flatten().map(|u| (u.bot, u.id)),
+            Some((false, Some(1)))
+        );
+        let bare = sender(json!({"login": "octocat"}));
+        assert_eq!(bare.ok().flatten(), Some(UserRef::new("octocat", None)));
+        for (bad, path) in [
+            (json!({"login": "x", "id": "1"}), "sender.id"),
+            (json!({"login": "x", "id": -1}), "sender.id"),
+            (json!({"login": "x", "type": 1}), "sender.type"),
+            (json!({"id": 1}), "sender.login"),
+            (json!(["x", 1, "User"]), "sender"),
+            (json!("x"), "sender"),
+        ] {
+            assert!(
+                matches!(sender(bad.clone()), Err(EventError::Field(p)) if p == path),
+                "{bad}"
+            );
+        }
+        assert!(matches!(sender(json!(null)), Ok(None)));
+        assert!(matches!(
+            read::<Users>(&json!({})),
+            Ok(Users { sender: None })
+        ));
     }
 }

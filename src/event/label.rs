@@ -16,15 +16,53 @@
 //! top-level `number` when present), the head sha from `pull_request.head.sha`, and the
 //! sender from `sender`.
 
+use std::num::NonZeroU64;
+
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::{self, opt_str, opt_user, req_object, req_pr_number, req_sha, req_str};
+use super::json::{self, CommitSha};
 use super::trailers;
 use super::{EventError, EventOutcome, EventRequest, KeyValues, RequestKeys, Shape, key_matches};
+use crate::forge::UserRef;
 
 /// The PR actions that can start a trailer request: the PR was opened or reopened, or new
 /// commits were pushed to it.
 pub const TRAILER_ACTIONS: [&str; 3] = ["opened", "reopened", "synchronize"];
+
+/// The parts of a `pull_request` / `pull_request_target` payload read here.
+#[derive(Deserialize)]
+struct PullRequestEvent {
+    action: String,
+    /// The top-level copy of `pull_request.number`: must agree when present.
+    number: Option<u64>,
+    #[serde(deserialize_with = "json::object")]
+    pull_request: PullRequest,
+    /// The label added (`labeled`) or removed (`unlabeled`).
+    #[serde(default, deserialize_with = "json::optional_object")]
+    label: Option<Label>,
+    #[serde(default, deserialize_with = "json::user")]
+    sender: Option<UserRef>,
+}
+
+#[derive(Deserialize)]
+struct PullRequest {
+    /// A JSON integer of at least 1 (`7`, not `"7"`, `7.0`, `0` or `-7`).
+    number: NonZeroU64,
+    body: Option<String>,
+    #[serde(deserialize_with = "json::object")]
+    head: Head,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    sha: CommitSha,
+}
+
+#[derive(Deserialize)]
+struct Label {
+    name: String,
+}
 
 /// Parses a `pull_request` / `pull_request_target` payload (see the module docs).
 pub fn parse_pull_request(
@@ -32,27 +70,25 @@ pub fn parse_pull_request(
     keys: &RequestKeys,
     head_commit_message: Option<&str>,
 ) -> Result<EventOutcome, EventError> {
-    let root = json::root(v)?;
-    let action = req_str(root, "", "action")?;
-    let pr = req_object(root, "", "pull_request")?;
-    let number = req_pr_number(pr, "pull_request", "number")?;
-    if let Some(top) = json::opt_u64(root, "", "number")?
+    let event: PullRequestEvent = json::read(v)?;
+    let number = event.pull_request.number.get();
+    if let Some(top) = event.number
         && top != number
     {
         return Err(EventError::Inconsistent(
             "`number` differs from `pull_request.number`".into(),
         ));
     }
-    let head = req_object(pr, "pull_request", "head")?;
-    let head_sha = req_sha(head, "pull_request.head", "sha")?;
-    let sender = opt_user(root, "", "sender")?;
+    let head_sha = event.pull_request.head.sha.into_string();
+    let sender = event.sender;
 
-    if action == "labeled" {
-        let label = req_object(root, "", "label")?;
-        let name = req_str(label, "label", "name")?;
+    if event.action == "labeled" {
+        let Some(Label { name }) = event.label else {
+            return Err(EventError::Field("label".into()));
+        };
         // SECURITY: exact comparison with the policy's spelling; the label name is never
         // echoed in `why` (untrusted text).
-        if !keys.labels.iter().any(|l| l == name) {
+        if !keys.labels.contains(&name) {
             return Ok(EventOutcome::NoRequest {
                 why: if keys.labels.is_empty() {
                     "a label was added, and the policy names no request labels (request.labels)"
@@ -66,15 +102,15 @@ pub fn parse_pull_request(
             });
         }
         let mut req = EventRequest {
-            label: Some(name.to_owned()),
+            label: Some(name),
             pr_number: Some(number),
             head_sha: Some(head_sha),
             sender,
             ..EventRequest::new(Shape::Label)
         };
-        let body = opt_str(pr, "pull_request", "body")?.unwrap_or("");
+        let body = event.pull_request.body.unwrap_or_default();
         let mut found = KeyValues::default();
-        for value in body_reason_lines(body, &keys.trailer) {
+        for value in body_reason_lines(&body, &keys.trailer) {
             found.push_reason(value);
         }
         found.apply_reason(&mut req, keys);
@@ -84,7 +120,7 @@ pub fn parse_pull_request(
     // SECURITY: a trailer request is made by pushing a commit: only the actions that bring
     // a new head (or the PR itself) ask. `edited`, `unlabeled`, `assigned` and the rest can
     // be done by someone who never asked, and must not start a request in their name.
-    if !TRAILER_ACTIONS.contains(&action) {
+    if !TRAILER_ACTIONS.contains(&event.action.as_str()) {
         return Ok(EventOutcome::NoRequest {
             why: format!(
                 "a pull request event with this action does not ask for access (a trailer \
@@ -166,7 +202,6 @@ fn strip_html_comments(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forge::UserRef;
     use serde_json::json;
 
     const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
@@ -473,6 +508,15 @@ mod tests {
             ("/sender/login", json!(null), "sender.login"),
             ("/sender/id", json!("1"), "sender.id"),
             ("/sender/type", json!(true), "sender.type"),
+            // Objects only: an array is not read by position.
+            (
+                "/pull_request",
+                json!([7, null, {"sha": SHA}]),
+                "pull_request",
+            ),
+            ("/pull_request/head", json!([SHA]), "pull_request.head"),
+            ("/label", json!(["prod-access"]), "label"),
+            ("/sender", json!(["octocat", 1, "User"]), "sender"),
         ];
         for (pointer, bad, path) in cases {
             let mut v = base.clone();
@@ -496,6 +540,30 @@ mod tests {
             parse(&json!(null), None),
             Err(EventError::NotAnObject)
         ));
+    }
+
+    #[test]
+    fn missing_fields_name_their_path() {
+        let base = payload("labeled", Some("prod-access"), None);
+        for (pointer, key, path) in [
+            ("", "action", "action"),
+            ("", "pull_request", "pull_request"),
+            ("", "label", "label"),
+            ("/pull_request", "number", "pull_request.number"),
+            ("/pull_request", "head", "pull_request.head"),
+            ("/pull_request/head", "sha", "pull_request.head.sha"),
+            ("/label", "name", "label.name"),
+            ("/sender", "login", "sender.login"),
+        ] {
+            let mut v = base.clone();
+            v.pointer_mut(pointer)
+                .and_then(Value::as_object_mut)
+                .map(|o| o.remove(key));
+            match parse(&v, None) {
+                Err(EventError::Field(p)) => assert_eq!(p, path, "{pointer}/{key}"),
+                other => panic!("{pointer}/{key}: {other:?}"),
+            }
+        }
     }
 
     #[test]

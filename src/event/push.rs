@@ -13,39 +13,58 @@
 //! is the tag object, so it is not compared.) The PR whose approvals count is found later
 //! from the head sha (`GET /repos/{o}/{r}/commits/{sha}/pulls`).
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::{self, opt_bool, opt_object, opt_str, opt_user, req_sha, req_str};
+use super::json::{self, CommitSha};
 use super::trailers;
 use super::{EventError, EventOutcome, EventRequest, KeyValues, RequestKeys, Shape};
+use crate::forge::UserRef;
+
+/// The parts of a `push` payload read here.
+#[derive(Deserialize)]
+struct PushEvent {
+    deleted: Option<bool>,
+    /// `null` when the push deleted a ref.
+    #[serde(default, deserialize_with = "json::optional_object")]
+    head_commit: Option<HeadCommit>,
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    after: Option<String>,
+    #[serde(default, deserialize_with = "json::user")]
+    sender: Option<UserRef>,
+}
+
+#[derive(Deserialize)]
+struct HeadCommit {
+    id: CommitSha,
+    message: String,
+}
 
 /// Parses a `push` payload (see the module docs).
 pub fn parse_push(v: &Value, keys: &RequestKeys) -> Result<EventOutcome, EventError> {
-    let root = json::root(v)?;
-    if opt_bool(root, "", "deleted")? == Some(true) {
+    let event: PushEvent = json::read(v)?;
+    if event.deleted == Some(true) {
         return Ok(EventOutcome::NoRequest {
             why: "the push deleted a branch or tag".into(),
         });
     }
-    let Some(head) = opt_object(root, "", "head_commit")? else {
+    let Some(head) = event.head_commit else {
         return Ok(EventOutcome::NoRequest {
             why: "the push has no head commit".into(),
         });
     };
-    let head_sha = req_sha(head, "head_commit", "id")?;
-    let message = req_str(head, "head_commit", "message")?;
-    let is_branch = opt_str(root, "", "ref")?.is_some_and(|r| r.starts_with("refs/heads/"));
-    if let Some(after) = opt_str(root, "", "after")?
+    let is_branch = event.git_ref.is_some_and(|r| r.starts_with("refs/heads/"));
+    if let Some(after) = event.after
         && is_branch
-        && after != head_sha
+        && after != head.id.as_str()
     {
         return Err(EventError::Inconsistent(
             "`after` differs from `head_commit.id` on a branch push".into(),
         ));
     }
-    let sender = opt_user(root, "", "sender")?;
 
-    let found = KeyValues::from_trailers(&trailers::parse(message), keys);
+    let found = KeyValues::from_trailers(&trailers::parse(&head.message), keys);
     if !found.present() {
         return Ok(EventOutcome::NoRequest {
             why: format!(
@@ -55,8 +74,8 @@ pub fn parse_push(v: &Value, keys: &RequestKeys) -> Result<EventOutcome, EventEr
         });
     }
     let mut req = EventRequest {
-        head_sha: Some(head_sha),
-        sender,
+        head_sha: Some(head.id.into_string()),
+        sender: event.sender,
         ..EventRequest::new(Shape::Trailer)
     };
     found.apply(&mut req, keys);
@@ -66,7 +85,6 @@ pub fn parse_push(v: &Value, keys: &RequestKeys) -> Result<EventOutcome, EventEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forge::UserRef;
     use serde_json::json;
 
     const HEAD: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
@@ -171,6 +189,8 @@ mod tests {
             ("/ref", json!(1), "ref"),
             ("/after", json!(false), "after"),
             ("/sender", json!([]), "sender"),
+            ("/head_commit", json!([HEAD, "Fix"]), "head_commit"),
+            ("/sender", json!(["octocat", 1, "User"]), "sender"),
         ];
         for (pointer, bad, path) in cases {
             let mut v = base.clone();
@@ -182,6 +202,14 @@ mod tests {
                 Err(EventError::Field(p)) => assert_eq!(p, *path, "{pointer}"),
                 other => panic!("{pointer}: {other:?}"),
             }
+        }
+        for key in ["id", "message"] {
+            let mut v = base.clone();
+            v["head_commit"].as_object_mut().map(|o| o.remove(key));
+            assert!(
+                matches!(parse(&v), Err(EventError::Field(p)) if p == format!("head_commit.{key}")),
+                "{key}"
+            );
         }
         let mut v = base.clone();
         v["after"] = json!(OLDER);
