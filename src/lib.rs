@@ -19,6 +19,7 @@
 //! | [`event`] | the three request shapes from the event payload; git's trailer rules |
 //! | [`oidc`] | the verified job identity |
 //! | [`forge`] | forge-neutral facts, the `Forge` trait, the GitHub REST client, evidence gathering |
+//! | [`gather`] | the waves: which forge questions to ask ahead, from hints |
 //! | [`http`] | the one HTTP client builder: pinned roots, no redirects |
 //! | [`no_dumps`] | core dumps off before any secret exists |
 //! | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
@@ -41,6 +42,7 @@ pub mod emit;
 pub mod error;
 pub mod event;
 pub mod forge;
+pub mod gather;
 pub mod http;
 pub mod no_dumps;
 pub mod oidc;

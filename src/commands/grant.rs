@@ -32,12 +32,14 @@ use crate::error::{Error, ExitClass};
 use crate::event::Shape;
 use crate::event::{EventOutcome, RequestKeys, parse_event, read_event_file};
 use crate::forge::{
-    Comment, Evidence, Forge, ForgeConfig, GitHub, RepoRef, Repository, Viewer, gather_evidence,
-    reparse_with_head_commit,
+    Comment, Evidence, Forge, ForgeConfig, GitHub, Memo, RepoRef, Repository, Viewer,
+    gather_evidence, reparse_with_head_commit,
 };
+use crate::gather;
 use crate::oidc::fetch::{FetchConfig, JwksCache, OidcClient};
 use crate::oidc::{
-    IdentityInputs, REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity, verified_identity_with,
+    IdentityInputs, REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity, request_job_token,
+    verified_identity_with, verify_job_token,
 };
 use crate::policy::{Policy, load_policy};
 use crate::runner::RunnerHints;
@@ -162,6 +164,27 @@ impl Decided {
     }
 }
 
+/// A job token requested and verified ahead (the waves), with what it was verified against.
+pub struct PreparedIdentity {
+    pub issuer: String,
+    pub audience: String,
+    pub identity: Result<VerifiedIdentity, Error>,
+}
+
+/// SECURITY: without the runner's token request variables there is no identity: exit 2
+/// (with the `id-token: write` hint) before any request.
+fn require_token_env(env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
+    for var in [REQUEST_URL_VAR, REQUEST_TOKEN_VAR] {
+        if env(var).filter(|v| !v.is_empty()).is_none() {
+            return Err(Error::MissingEnv {
+                what: "the job's OIDC token",
+                var,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The identity, repository and policy of a job: the policy from the default branch of the
 /// repository the runner names, and a fresh job token verified against it, which must name
 /// that same repository.
@@ -185,14 +208,80 @@ pub async fn decide_online<F: Forge>(
     env: &dyn Fn(&str) -> Option<String>,
     config: &FlowConfig,
 ) -> Result<Found, Error> {
+    // SECURITY: without a token request URL there is no identity; fail before any request.
+    require_token_env(env)?;
+    // The event file: hints for the waves, then parsed as the token's event.
+    let payload = read_event_file(&runner.event_path)?;
+    let request_inputs = RequestInputs {
+        scope: inputs.scope.clone(),
+        reason: inputs.reason.clone(),
+        ttl: inputs.ttl,
+        pull_request: inputs.pull_request,
+    };
+    let hints = gather::Hints::read(
+        &runner.event_name,
+        runner.hints.run_id.as_deref(),
+        runner.hints.sha.as_deref(),
+        inputs.pull_request,
+        &payload,
+    );
+    let memo = Memo::new(forge);
+    let client = OidcClient::new(config.oidc.clone())
+        .map_err(|e| Error::from(crate::oidc::OidcError::from(e)))?;
+
+    // Wave 1: the job token (for the input's audience) beside everything the hints name.
+    let (token, ()) = tokio::join!(
+        request_job_token(&client, env, &inputs.audience),
+        memo.prefetch(gather::first_wave(&runner.repo, &inputs.policy, &hints))
+    );
+    // Wave 2: the token verified against the policy's issuer (discovery beside the key set)
+    // beside the permissions, memberships and the PR read again.
+    let policy_hint = memo
+        .peek_policy(&runner.repo, &inputs.policy)
+        .and_then(|text| load_policy(&text).ok());
+    let actor = token
+        .as_ref()
+        .ok()
+        .and_then(|t| crate::oidc::unverified_claim(t, "actor"));
+    let second = gather::second_wave(
+        &memo,
+        &runner.repo,
+        &hints,
+        policy_hint.as_ref(),
+        &request_inputs,
+        &payload,
+        actor.as_deref(),
+    );
+    let verify = async {
+        let policy = policy_hint.as_ref()?;
+        let (issuer, audience) = (&policy.identity.issuer, &policy.identity.audience);
+        let identity = async {
+            // A policy whose audience differs from the input's needs a token for its own.
+            let token = if *audience == inputs.audience {
+                token?
+            } else {
+                request_job_token(&client, env, audience).await?
+            };
+            let now = (config.now)().timestamp();
+            verify_job_token(&client, JwksCache::global(), &token, issuer, audience, now).await
+        }
+        .await;
+        Some(PreparedIdentity {
+            issuer: issuer.clone(),
+            audience: audience.clone(),
+            identity,
+        })
+    };
+    let (prepared, ()) = tokio::join!(verify, memo.prefetch(second));
+
+    // The pipeline, asking with confirmed arguments; the answers above serve where they fit.
+    let forge = &memo;
     let JobFacts {
         repository,
         policy,
         identity,
-    } = verified_job(forge, runner, inputs, env, config).await?;
+    } = verified_job(forge, runner, inputs, env, config, prepared).await?;
 
-    // The event, parsed as the token's event (the environment's name is only compared).
-    let payload = read_event_file(&runner.event_path)?;
     let keys = RequestKeys {
         trailer: policy.request.trailer.clone(),
         scope_trailer: policy.request.scope_trailer.clone(),
@@ -211,12 +300,6 @@ pub async fn decide_online<F: Forge>(
     let event_request = match outcome {
         EventOutcome::Request(r) => r,
         EventOutcome::NoRequest { why } => return Ok(Found::NoRequest(why)),
-    };
-    let request_inputs = RequestInputs {
-        scope: inputs.scope.clone(),
-        reason: inputs.reason.clone(),
-        ttl: inputs.ttl,
-        pull_request: inputs.pull_request,
     };
     let request = resolve_request(
         event_request,
@@ -268,16 +351,10 @@ pub async fn verified_job<F: Forge>(
     inputs: &Inputs,
     env: &dyn Fn(&str) -> Option<String>,
     config: &FlowConfig,
+    prepared: Option<PreparedIdentity>,
 ) -> Result<JobFacts, Error> {
     // SECURITY: without a token request URL there is no identity; fail before any request.
-    for var in [REQUEST_URL_VAR, REQUEST_TOKEN_VAR] {
-        if env(var).filter(|v| !v.is_empty()).is_none() {
-            return Err(Error::MissingEnv {
-                what: "the job's OIDC token",
-                var,
-            });
-        }
-    }
+    require_token_env(env)?;
     // The repository named by the runner only locates the policy; the verified token must
     // name the same repository (checked below) before anything it says is used.
     let repository = forge.repository(&runner.repo).await?;
@@ -297,15 +374,23 @@ pub async fn verified_job<F: Forge>(
             ),
         });
     }
-    let identity_inputs =
-        IdentityInputs::from_env(env, &policy.identity.issuer, &policy.identity.audience)?;
-    let client = OidcClient::new(config.oidc.clone())
-        .map_err(|e| Error::from(crate::oidc::OidcError::from(e)))?;
-    let now_fn = config.now;
-    let identity = verified_identity_with(&client, JwksCache::global(), identity_inputs, &|| {
-        now_fn().timestamp()
-    })
-    .await?;
+    let identity = match prepared {
+        // Verified ahead against this very policy's issuer and audience.
+        Some(p) if p.issuer == policy.identity.issuer && p.audience == policy.identity.audience => {
+            p.identity?
+        }
+        _ => {
+            let identity_inputs =
+                IdentityInputs::from_env(env, &policy.identity.issuer, &policy.identity.audience)?;
+            let client = OidcClient::new(config.oidc.clone())
+                .map_err(|e| Error::from(crate::oidc::OidcError::from(e)))?;
+            let now_fn = config.now;
+            verified_identity_with(&client, JwksCache::global(), identity_inputs, &|| {
+                now_fn().timestamp()
+            })
+            .await?
+        }
+    };
     if identity.repository != runner.repo.to_string() {
         // SECURITY: the policy was read from the repository the runner named; it must be
         // the one the token was issued for.
@@ -1004,7 +1089,7 @@ pub async fn revoke<F: Forge>(
         return Ok(ExitClass::Ok);
     };
     let handle = RevokeHandle::from_state(&handle_text)?;
-    let job = verified_job(forge, runner, inputs, env, config).await?;
+    let job = verified_job(forge, runner, inputs, env, config, None).await?;
     let ours = format!("pa-{}-{}-", job.identity.run_id, job.identity.run_attempt);
     if !handle.grant_id.as_str().starts_with(&ours) {
         return Err(Error::Denied(format!(

@@ -164,6 +164,30 @@ impl<'f, F: Forge> Memo<'f, F> {
         }
     }
 
+    /// The commit message kept for `sha`, without handing it out.
+    pub fn peek_commit_message(&self, repo: &RepoRef, sha: &str) -> Option<String> {
+        match self
+            .lock()
+            .get(&Ask::CommitMessage(repo.clone(), sha.to_string()))?
+            .front()?
+        {
+            Answer::Text(Ok(text)) => Some(text.clone()),
+            _ => None,
+        }
+    }
+
+    /// The PRs kept for a pushed commit, without handing them out.
+    pub fn peek_commit_pulls(&self, repo: &RepoRef, sha: &str) -> Vec<PullRequest> {
+        match self
+            .lock()
+            .get(&Ask::CommitPulls(repo.clone(), sha.to_string()))
+            .and_then(VecDeque::front)
+        {
+            Some(Answer::Pulls(Ok(p))) => p.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     fn take(&self, ask: &Ask) -> Option<Answer> {
         let mut map = self.lock();
         let queue = map.get_mut(ask)?;

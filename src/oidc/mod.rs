@@ -73,6 +73,26 @@ impl IdentityInputs {
         issuer: &str,
         audience: &str,
     ) -> Result<Self, Error> {
+        let (request_url, request_token) = token_request(env, audience)?;
+        url::check_issuer(issuer).map_err(|e| Error::InsecureUrl {
+            what: "OIDC issuer".into(),
+            source: e,
+        })?;
+        Ok(Self {
+            request_url,
+            request_token,
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+        })
+    }
+}
+
+/// The token endpoint and its bearer from the runner, checked with no network access.
+fn token_request(
+    env: &dyn Fn(&str) -> Option<String>,
+    audience: &str,
+) -> Result<(String, Secret), Error> {
+    {
         let what = "the job's OIDC token";
         // SECURITY: fail before any request; a fork PR or a job without `id-token: write`
         // has no token and must not fall back to anything else.
@@ -94,20 +114,60 @@ impl IdentityInputs {
                     .into(),
             ));
         }
-        url::check_issuer(issuer).map_err(|e| Error::InsecureUrl {
-            what: "OIDC issuer".into(),
-            source: e,
-        })?;
         url::check_url(&request_url).map_err(|e| Error::InsecureUrl {
             what: REQUEST_URL_VAR.into(),
             source: e,
         })?;
-        Ok(Self {
-            request_url,
-            request_token: Secret::new(request_token),
-            issuer: issuer.to_string(),
-            audience: audience.to_string(),
-        })
+        Ok((request_url, Secret::new(request_token)))
+    }
+}
+
+/// Asks the runner's token endpoint for a job token for `audience` (nothing verified yet):
+/// the first half of [`verified_identity_with`], for a pipeline that asks early and
+/// verifies once the policy (and so the issuer) is known.
+pub async fn request_job_token(
+    client: &OidcClient,
+    env: &dyn Fn(&str) -> Option<String>,
+    audience: &str,
+) -> Result<Secret, Error> {
+    let (request_url, request_token) = token_request(env, audience)?;
+    Ok(client
+        .request_job_token(&request_url, &request_token, audience)
+        .await
+        .map_err(OidcError::from)?)
+}
+
+/// Verifies a job token against `issuer`'s keys for `audience`: the second half of
+/// [`verified_identity_with`].
+pub async fn verify_job_token(
+    client: &OidcClient,
+    cache: &JwksCache,
+    token: &Secret,
+    issuer: &str,
+    audience: &str,
+    now: i64,
+) -> Result<VerifiedIdentity, Error> {
+    url::check_issuer(issuer).map_err(|e| Error::InsecureUrl {
+        what: "OIDC issuer".into(),
+        source: e,
+    })?;
+    let expect = Expectations::new(issuer, audience);
+    Ok(verify_with_refetch(client, cache, token, &expect, now).await?)
+}
+
+/// A claim of a token that is **not verified**, as text (strings as they are, numbers
+/// written out). SECURITY: a hint only, to choose what to fetch ahead; nothing decides on it.
+pub fn unverified_claim(token: &Secret, name: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.expose().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    match claims.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
