@@ -89,6 +89,9 @@ pub enum Error {
     /// could not be written. After a mint the caller revokes first (catalogue 94).
     #[error("{0}")]
     RunnerFiles(#[from] FilesError),
+    /// SIGINT, SIGTERM or SIGHUP ended the command; the exit code is 128 + the signal.
+    #[error("stopped by a signal (exit {code}); nothing was handed over")]
+    Stopped { code: i32 },
 }
 
 impl Error {
@@ -113,6 +116,7 @@ impl Error {
             // safely, is a failure of the environment: nothing granted (exit 3).
             Error::RunnerFiles(FilesError::InvalidName { .. }) => ExitClass::Config,
             Error::RunnerFiles(_) => ExitClass::Upstream,
+            Error::Stopped { code } => ExitClass::Command(*code),
         }
     }
 

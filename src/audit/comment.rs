@@ -144,6 +144,10 @@ fn status_text(status: &Status, expires_at: Option<DateTime<Utc>>) -> String {
             "**Status:** access ended at {} (expired).",
             expiry_text(expires_at)
         ),
+        Status::Failed => {
+            "**Status:** failed: the credential could not be minted; nothing was granted."
+                .to_string()
+        }
         Status::NotRevocable { expires_at, note } => format!(
             "**Status:** not revocable; expires at {}. {}",
             rfc3339(*expires_at),

@@ -53,6 +53,8 @@ pub enum Status {
         expires_at: DateTime<Utc>,
         note: String,
     },
+    /// Granted by the decision, but minting failed: nothing exists.
+    Failed,
 }
 
 /// One grant or denial, as the PR comment records it.

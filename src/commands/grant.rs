@@ -483,125 +483,269 @@ pub async fn grant<F: Forge>(
     let mut signals = StopSignals::catch()?;
     // Opened first: a runner file that cannot be written fails before anything is minted.
     let mut files = RunnerFiles::open(&runner.paths)?;
-    let found = tokio::select! {
-        biased;
-        code = signals.recv() => {
-            console.say("prod-access: stopped by a signal; nothing was minted");
-            files.write_outputs(&[("requested", "false"), ("granted", "false")])?;
-            return Ok(ExitClass::Command(code));
-        }
-        found = decide_online(forge, runner, inputs, env, config) => found?,
-    };
-    let d = match found {
-        Found::NoRequest(why) => {
-            console.say(&format!(
-                "prod-access: no request in this event: {}",
-                log_inline(&why, 200)
-            ));
-            files.write_outputs(&[("requested", "false"), ("granted", "false")])?;
-            return Ok(match inputs.if_no_request {
-                IfNoRequest::Skip => ExitClass::Ok,
-                IfNoRequest::Fail => ExitClass::Denied,
-            });
-        }
-        Found::Decided(d) => d,
-    };
-    let repo_url = runner.repo_url();
-    let run_url = runner.run_url(&d.identity);
-    let links = Links {
-        run_url: Some(&run_url),
-        repo_url: Some(&repo_url),
-        requirements_doc: REQUIREMENTS_DOC,
-    };
-    let word = if inputs.dry_run {
-        "WOULD BE GRANTED (dry run)"
-    } else {
-        "GRANTED"
-    };
-    print_decision(console, &d.decision, word);
-    let reason = d.request.reason.as_deref();
-    let grant_id = new_grant_id(&d.identity)?;
-    let run = RunFacts {
-        run_id: d.identity.run_id,
-        run_attempt: d.identity.run_attempt,
-        repository: d.identity.repository.clone(),
-    };
-    let pr_number = d.audit_pr();
-
-    if !d.decision.granted() {
-        for r in d.decision.unmet() {
-            console.annotation(
-                Level::Error,
-                &format!("prod-access denied: {}", r.id),
-                &r.detail,
-            );
-        }
-        let record = AuditRecord::from_decision(&d.decision, grant_id, run, reason);
-        let summary = render_summary(&SummaryView::from_decision(&d.decision, reason, &links));
-        files.append_summary(&summary)?;
-        files.write_outputs(&[("requested", "true"), ("granted", "false")])?;
-        if let Some(n) = pr_number {
-            // The denial is already the safe outcome: a comment that cannot be written is
-            // reported, and the exit code stays "denied".
-            if let Err(e) = forge
-                .create_comment(&runner.repo, n, &render(&record, &links))
-                .await
-            {
-                console.error(&format!("the denial comment could not be written: {e}"));
-            }
-        }
-        return Ok(ExitClass::Denied);
-    }
-    if inputs.dry_run {
-        console.say("prod-access: dry run: would be granted; nothing minted");
-        files.write_outputs(&[("requested", "true"), ("granted", "false")])?;
-        return Ok(ExitClass::Ok);
-    }
-    let Some(scope_name) = d.decision.scope.clone() else {
-        return Err(Error::Denied("no scope".into()));
-    };
-    let Some(scope) = d.policy.scopes.get(&scope_name) else {
-        return Err(Error::Denied("no scope".into()));
-    };
-    let Some(ttl) = d.decision.ttl else {
-        return Err(Error::Denied("no ttl".into()));
-    };
-    let provider = AnyProvider::for_scope(&d.policy, scope, env)?;
-    let approvers: Vec<String> = d
-        .decision
-        .approvers
-        .iter()
-        .map(|a| a.user.login.clone())
-        .collect();
-    let ctx = GrantContext {
-        grant_id: &grant_id,
-        scope,
-        requester: &d.identity.actor,
-        reason: reason.unwrap_or_default(),
-        approvers: &approvers,
-        repository: &d.identity.repository,
-        run_url: &run_url,
-        ttl,
-        now: (config.now)(),
-    };
-    // The mint itself is not cancelled: a signal that arrives meanwhile waits in `signals`
-    // and wins the `biased` select below, before anything is handed over.
-    let minted = provider.mint(&ctx).await?;
-    // A fault for the tests (debug builds only): a panic after the mint.
-    let inject_panic =
-        cfg!(debug_assertions) && env("PROD_ACCESS_FAULT").as_deref() == Some("panic-after-mint");
-    let ender = GrantEnd {
+    let mut trail = Trail::default();
+    let job = GrantJob {
         forge,
         runner,
-        provider: &provider,
-        minted: &minted,
-        grant_id: &grant_id,
-        pr_number,
-        viewer: d.viewer.as_ref(),
+        inputs,
+        env,
         config,
+        handoff,
     };
+    let result = job
+        .steps(console, &mut files, &mut signals, &mut trail)
+        .await;
+    trail
+        .finish(forge, runner, console, &mut files, &result)
+        .await;
+    result
+}
 
-    if let Handoff::Exec(command) = handoff {
+/// What one `grant` (or `exec`) works with.
+struct GrantJob<'a, F: Forge> {
+    forge: &'a F,
+    runner: &'a Runner,
+    inputs: &'a Inputs,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    config: &'a FlowConfig,
+    handoff: Handoff<'a>,
+}
+
+/// The audit trail of one `grant`: filled as the pipeline goes, finished by one call with
+/// the outcome ([`Trail::finish`]) on every exit, so that refusals, upstream failures and
+/// signals write `requested`/`granted`, a summary that says what happened, and the PR
+/// comment where a PR is bound to the run (contract §5, last paragraph).
+#[derive(Default)]
+struct Trail {
+    /// The event carried a request (known once it is parsed).
+    requested: bool,
+    /// The path that ended wrote the outputs, the summary and the comment itself (granted,
+    /// denied, dry run, no request, a hand-over that failed and revoked).
+    written: bool,
+    /// A granted decision about to be minted: the PR it binds, and its comment if the mint
+    /// fails.
+    minting: Option<(u64, String)>,
+}
+
+impl Trail {
+    async fn finish<F: Forge>(
+        &self,
+        forge: &F,
+        runner: &Runner,
+        console: &mut Console,
+        files: &mut RunnerFiles,
+        result: &Result<ExitClass, Error>,
+    ) {
+        let Err(err) = result else { return };
+        if self.written {
+            return;
+        }
+        let requested = if self.requested { "true" } else { "false" };
+        if let Err(e) = files.write_outputs(&[("requested", requested), ("granted", "false")]) {
+            console.error(&format!("the outputs could not be written: {e}"));
+        }
+        let what = match err {
+            Error::Stopped { .. } => "stopped by a signal before anything was handed over",
+            _ if err.exit_class() == ExitClass::Denied => "refused",
+            _ => "failed",
+        };
+        let summary = format!(
+            "## prod-access: NOT GRANTED ({what})\n\n{}\n\nNothing was granted: no credential exists.\n",
+            crate::emit::escape::markdown_inline(&err.to_string(), 2000)
+        );
+        if let Err(e) = files.append_summary(&summary) {
+            console.error(&format!("the summary could not be written: {e}"));
+        }
+        if let Some((pr, body)) = &self.minting
+            && let Err(e) = forge.create_comment(&runner.repo, *pr, body).await
+        {
+            console.error(&format!("the audit comment could not be written: {e}"));
+        }
+    }
+}
+
+impl<F: Forge> GrantJob<'_, F> {
+    async fn steps(
+        &self,
+        console: &mut Console,
+        files: &mut RunnerFiles,
+        signals: &mut StopSignals,
+        trail: &mut Trail,
+    ) -> Result<ExitClass, Error> {
+        let Self {
+            forge,
+            runner,
+            inputs,
+            env,
+            config,
+            handoff,
+        } = *self;
+        let found = tokio::select! {
+            biased;
+            code = signals.recv() => {
+                console.say("prod-access: stopped by a signal; nothing was minted");
+                return Err(Error::Stopped { code });
+            }
+            found = decide_online(forge, runner, inputs, env, config) => found?,
+        };
+        let d = match found {
+            Found::NoRequest(why) => {
+                console.say(&format!(
+                    "prod-access: no request in this event: {}",
+                    log_inline(&why, 200)
+                ));
+                files.write_outputs(&[("requested", "false"), ("granted", "false")])?;
+                trail.written = true;
+                return Ok(match inputs.if_no_request {
+                    IfNoRequest::Skip => ExitClass::Ok,
+                    IfNoRequest::Fail => ExitClass::Denied,
+                });
+            }
+            Found::Decided(d) => d,
+        };
+        trail.requested = true;
+        let repo_url = runner.repo_url();
+        let run_url = runner.run_url(&d.identity);
+        let links = Links {
+            run_url: Some(&run_url),
+            repo_url: Some(&repo_url),
+            requirements_doc: REQUIREMENTS_DOC,
+        };
+        let word = if inputs.dry_run {
+            "WOULD BE GRANTED (dry run)"
+        } else {
+            "GRANTED"
+        };
+        print_decision(console, &d.decision, word);
+        let reason = d.request.reason.as_deref();
+        let grant_id = new_grant_id(&d.identity)?;
+        let run = RunFacts {
+            run_id: d.identity.run_id,
+            run_attempt: d.identity.run_attempt,
+            repository: d.identity.repository.clone(),
+        };
+        let pr_number = d.audit_pr();
+
+        if !d.decision.granted() {
+            for r in d.decision.unmet() {
+                console.annotation(
+                    Level::Error,
+                    &format!("prod-access denied: {}", r.id),
+                    &r.detail,
+                );
+            }
+            let record = AuditRecord::from_decision(&d.decision, grant_id, run, reason);
+            let summary = render_summary(&SummaryView::from_decision(&d.decision, reason, &links));
+            files.append_summary(&summary)?;
+            files.write_outputs(&[("requested", "true"), ("granted", "false")])?;
+            trail.written = true;
+            if let Some(n) = pr_number {
+                // The denial is already the safe outcome: a comment that cannot be written is
+                // reported, and the exit code stays "denied".
+                if let Err(e) = forge
+                    .create_comment(&runner.repo, n, &render(&record, &links))
+                    .await
+                {
+                    console.error(&format!("the denial comment could not be written: {e}"));
+                }
+            }
+            return Ok(ExitClass::Denied);
+        }
+        if inputs.dry_run {
+            console.say("prod-access: dry run: would be granted; nothing minted");
+            files.write_outputs(&[("requested", "true"), ("granted", "false")])?;
+            trail.written = true;
+            return Ok(ExitClass::Ok);
+        }
+        let Some(scope_name) = d.decision.scope.clone() else {
+            return Err(Error::Denied("no scope".into()));
+        };
+        let Some(scope) = d.policy.scopes.get(&scope_name) else {
+            return Err(Error::Denied("no scope".into()));
+        };
+        let Some(ttl) = d.decision.ttl else {
+            return Err(Error::Denied("no ttl".into()));
+        };
+        // Should the provider or the mint fail, the bound PR says so (the trail posts it).
+        if let Some(n) = pr_number {
+            let mut record = AuditRecord::from_decision(&d.decision, grant_id.clone(), run, reason);
+            record.status = Status::Failed;
+            trail.minting = Some((n, render(&record, &links)));
+        }
+        let provider = AnyProvider::for_scope(&d.policy, scope, env)?;
+        let approvers: Vec<String> = d
+            .decision
+            .approvers
+            .iter()
+            .map(|a| a.user.login.clone())
+            .collect();
+        let ctx = GrantContext {
+            grant_id: &grant_id,
+            scope,
+            requester: &d.identity.actor,
+            reason: reason.unwrap_or_default(),
+            approvers: &approvers,
+            repository: &d.identity.repository,
+            run_url: &run_url,
+            ttl,
+            now: (config.now)(),
+        };
+        // The mint itself is not cancelled: a signal that arrives meanwhile waits in `signals`
+        // and wins the `biased` select below, before anything is handed over.
+        let minted = provider.mint(&ctx).await?;
+        trail.minting = None;
+        // A fault for the tests (debug builds only): a panic after the mint.
+        let inject_panic = cfg!(debug_assertions)
+            && env("PROD_ACCESS_FAULT").as_deref() == Some("panic-after-mint");
+        let ender = GrantEnd {
+            forge,
+            runner,
+            provider: &provider,
+            minted: &minted,
+            grant_id: &grant_id,
+            pr_number,
+            viewer: d.viewer.as_ref(),
+            config,
+        };
+
+        if let Handoff::Exec(command) = handoff {
+            let audit = AuditTarget {
+                forge,
+                runner,
+                d: &d,
+                grant_id: &grant_id,
+                pr_number,
+                links: &links,
+                reason,
+            };
+            let prepared = guarded(
+                signals,
+                inject_panic,
+                prepare_exec(console, &audit, &minted),
+            )
+            .await;
+            // The command runs, or the grant ended and revoked: either path tells its own trail.
+            trail.written = true;
+            let comment_id = match prepared {
+                PostMint::Done(comment_id) => comment_id,
+                other => return ender.after_failure(console, files, other).await,
+            };
+            let result = run_command(console, &minted, &grant_id, command, signals).await;
+            let revoked = ender.end(console, comment_id).await;
+            return match (result, revoked) {
+                (Err(e), _) => Err(e),
+                // SECURITY: a credential that outlives the command is worth a loud failure.
+                (Ok(_), Err(e)) => Err(e.into()),
+                (Ok(code), Ok(_)) => Ok(ExitClass::Command(code)),
+            };
+        }
+        // This job's grants, so a second `grant` for the same run attempt and scope is refused.
+        let key = grants_key(&d.identity, &scope_name);
+        let grants = match env(GRANTS_VAR).filter(|v| !v.trim().is_empty()) {
+            Some(earlier) => format!("{earlier},{key}"),
+            None => key,
+        };
+        // From here on every failure, panic or signal revokes first.
         let audit = AuditTarget {
             forge,
             runner,
@@ -611,50 +755,18 @@ pub async fn grant<F: Forge>(
             links: &links,
             reason,
         };
-        let prepared = guarded(
-            &mut signals,
+        let handed = guarded(
+            signals,
             inject_panic,
-            prepare_exec(console, &audit, &minted),
+            hand_over(console, files, &audit, &minted, &grants),
         )
         .await;
-        let comment_id = match prepared {
-            PostMint::Done(comment_id) => comment_id,
-            other => return ender.after_failure(console, &mut files, other).await,
-        };
-        let result = run_command(console, &minted, &grant_id, command, &mut signals).await;
-        let revoked = ender.end(console, comment_id).await;
-        return match (result, revoked) {
-            (Err(e), _) => Err(e),
-            // SECURITY: a credential that outlives the command is worth a loud failure.
-            (Ok(_), Err(e)) => Err(e.into()),
-            (Ok(code), Ok(_)) => Ok(ExitClass::Command(code)),
-        };
-    }
-    // This job's grants, so a second `grant` for the same run attempt and scope is refused.
-    let key = grants_key(&d.identity, &scope_name);
-    let grants = match env(GRANTS_VAR).filter(|v| !v.trim().is_empty()) {
-        Some(earlier) => format!("{earlier},{key}"),
-        None => key,
-    };
-    // From here on every failure, panic or signal revokes first.
-    let audit = AuditTarget {
-        forge,
-        runner,
-        d: &d,
-        grant_id: &grant_id,
-        pr_number,
-        links: &links,
-        reason,
-    };
-    let handed = guarded(
-        &mut signals,
-        inject_panic,
-        hand_over(console, &mut files, &audit, &minted, &grants),
-    )
-    .await;
-    match handed {
-        PostMint::Done(()) => Ok(ExitClass::Ok),
-        other => ender.after_failure(console, &mut files, other).await,
+        // Granted and handed over, or ended and revoked: either path wrote its own trail.
+        trail.written = true;
+        match handed {
+            PostMint::Done(()) => Ok(ExitClass::Ok),
+            other => ender.after_failure(console, files, other).await,
+        }
     }
 }
 
