@@ -3,35 +3,12 @@
 use crate::credential::CredentialError;
 use crate::emit::files::FilesError;
 use crate::event::EventError;
-use crate::oidc::url::UrlError;
+use crate::forge::ForgeError;
+use crate::http::url::UrlError;
+use crate::oidc::OidcError;
 use crate::policy::PolicyError;
 
-/// The exit classes of contract §5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitClass {
-    /// 0: granted, would be granted, or no request with `if-no-request: skip`.
-    Ok,
-    /// 1: denied (a requirement unmet, or the job token failed verification).
-    Denied,
-    /// 2: usage or configuration error.
-    Config,
-    /// 3: an upstream failed or timed out; nothing granted.
-    Upstream,
-    /// `exec`: the exit code of the command it ran.
-    Command(i32),
-}
-
-impl ExitClass {
-    pub fn code(self) -> i32 {
-        match self {
-            ExitClass::Ok => 0,
-            ExitClass::Denied => 1,
-            ExitClass::Config => 2,
-            ExitClass::Upstream => 3,
-            ExitClass::Command(code) => code,
-        }
-    }
-}
+pub use crate::exit::ExitClass;
 
 /// Every way a command can fail. `main` maps it once to a message, a help line and an exit
 /// code; nothing else exits the process.
@@ -128,7 +105,7 @@ impl Error {
             | Error::Config { id, .. }
             | Error::TokenRefused { id, .. } => Some(id),
             Error::Credential(e) => Some(e.id()),
-            Error::InsecureUrl { .. } => Some(crate::oidc::url::INSECURE_URL_ID),
+            Error::InsecureUrl { .. } => Some(crate::http::url::INSECURE_URL_ID),
             _ => None,
         }
     }
@@ -197,6 +174,34 @@ impl Error {
                 "trigger the job on pull_request_target, pull_request, push or workflow_dispatch".into(),
             ),
             _ => None,
+        }
+    }
+}
+
+impl From<OidcError> for Error {
+    fn from(e: OidcError) -> Self {
+        let (id, detail) = (e.id(), e.detail().to_string());
+        match e.exit_class() {
+            ExitClass::Denied | ExitClass::Ok | ExitClass::Command(_) => {
+                Error::Identity { id, detail }
+            }
+            ExitClass::Upstream => Error::IdentityUpstream { id, detail },
+            ExitClass::Config => Error::Config { id, detail },
+        }
+    }
+}
+
+impl From<ForgeError> for Error {
+    fn from(e: ForgeError) -> Self {
+        match e.exit_class() {
+            ExitClass::Config => Error::Config {
+                id: e.id(),
+                detail: match e.help() {
+                    Some(help) => format!("{}: {} ({help})", e.endpoint, e.detail),
+                    None => format!("{}: {}", e.endpoint, e.detail),
+                },
+            },
+            _ => Error::Upstream(e.to_string()),
         }
     }
 }

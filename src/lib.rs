@@ -13,10 +13,12 @@
 //! | module | role |
 //! | --- | --- |
 //! | [`cli`] | clap definitions; every input also read from `INPUT_<NAME>` |
+//! | [`exit`] | the exit classes of contract §5 and their codes |
 //! | [`error`] | the top-level error and the one mapping to exit codes 0/1/2/3 |
 //! | [`secret`] | [`secret::Secret`]: redacted, zeroized, fingerprinted |
 //! | [`runner`] | the runner's environment as untrusted hints |
 //! | [`event`] | the three request shapes from the event payload; git's trailer rules |
+//! | [`identity`] | the job token from the runner, verified against the policy's issuer |
 //! | [`oidc`] | the verified job identity |
 //! | [`forge`] | forge-neutral facts, the `Forge` trait, the GitHub REST client, evidence gathering |
 //! | [`gather`] | the waves: which forge questions to ask ahead, from hints |
@@ -41,9 +43,11 @@ pub mod decide;
 pub mod emit;
 pub mod error;
 pub mod event;
+pub mod exit;
 pub mod forge;
 pub mod gather;
 pub mod http;
+pub mod identity;
 pub mod no_dumps;
 pub mod oidc;
 pub mod policy;

@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use prod_access::error::{Error, ExitClass};
+use prod_access::identity::{IdentityInputs, verified_identity, verified_identity_with};
 use prod_access::oidc::fetch::{FetchConfig, FetchErrorKind, JwksCache, OidcClient};
-use prod_access::oidc::{
-    IdentityInputs, VerifiedIdentity, unix_now, verified_identity, verified_identity_with,
-};
+use prod_access::oidc::{VerifiedIdentity, unix_now};
 use prod_access::secret::Secret;
 use prod_access::sim::oidc::{HUGE_BODY_BYTES, IssuerKeys, OidcIssuer};
 use serde_json::{Map, Value, json};

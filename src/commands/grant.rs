@@ -36,11 +36,11 @@ use crate::forge::{
     gather_evidence, reparse_with_head_commit,
 };
 use crate::gather;
-use crate::oidc::fetch::{FetchConfig, JwksCache, OidcClient};
-use crate::oidc::{
-    IdentityInputs, REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity, request_job_token,
-    verified_identity_with, verify_job_token,
+use crate::identity::{
+    IdentityInputs, request_job_token, unverified_claim, verified_identity_with, verify_job_token,
 };
+use crate::oidc::fetch::{FetchConfig, JwksCache, OidcClient};
+use crate::oidc::{REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity};
 use crate::policy::{Policy, load_policy};
 use crate::runner::RunnerHints;
 use crate::secret::Secret;
@@ -242,7 +242,7 @@ pub async fn decide_online<F: Forge>(
     let actor = token
         .as_ref()
         .ok()
-        .and_then(|t| crate::oidc::unverified_claim(t, "actor"));
+        .and_then(|t| unverified_claim(t, "actor"));
     let second = gather::second_wave(
         &memo,
         &runner.repo,

@@ -28,7 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ExitClass;
+use crate::exit::ExitClass;
 use crate::policy::{Policy, Scope};
 use crate::secret::Secret;
 

@@ -40,8 +40,8 @@ use super::{
     Membership, Permission, PermissionAnswer, PullRequest, RepoRef, Repository, Review,
     ReviewState, RunInfo, RunPullRequest, UserRef, Viewer,
 };
-use crate::oidc::fetch::{BodyError, read_capped};
-use crate::oidc::url::{Url, check_url};
+use crate::http::url::{Url, check_url};
+use crate::http::{BodyError, read_capped};
 use crate::secret::Secret;
 
 /// `GITHUB_API_URL` when the runner does not set it.
@@ -1377,6 +1377,6 @@ mod tests {
         )
         .expect_err("refused");
         assert_eq!(e.id(), "config.insecure_url");
-        assert_eq!(e.exit_class(), crate::error::ExitClass::Config);
+        assert_eq!(e.exit_class(), crate::exit::ExitClass::Config);
     }
 }

@@ -24,7 +24,7 @@ pub use github::{ForgeConfig, GitHub};
 pub use memo::{Ask, Memo};
 pub use model::*;
 
-use crate::error::ExitClass;
+use crate::exit::ExitClass;
 
 /// `owner/name` of a repository.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -99,7 +99,7 @@ pub enum ForgeErrorKind {
 impl ForgeErrorKind {
     pub fn id(self) -> &'static str {
         match self {
-            Self::InsecureUrl => crate::oidc::url::INSECURE_URL_ID,
+            Self::InsecureUrl => crate::http::url::INSECURE_URL_ID,
             Self::TeamInvisible => "config.team_invisible",
             Self::PolicyNotFound => "config.policy_not_found",
             Self::PolicyUnreadable => "config.policy_unreadable",
@@ -201,21 +201,6 @@ impl std::fmt::Display for ForgeError {
 }
 
 impl std::error::Error for ForgeError {}
-
-impl From<ForgeError> for crate::error::Error {
-    fn from(e: ForgeError) -> Self {
-        match e.exit_class() {
-            ExitClass::Config => crate::error::Error::Config {
-                id: e.id(),
-                detail: match e.help() {
-                    Some(help) => format!("{}: {} ({help})", e.endpoint, e.detail),
-                    None => format!("{}: {}", e.endpoint, e.detail),
-                },
-            },
-            _ => crate::error::Error::Upstream(e.to_string()),
-        }
-    }
-}
 
 /// Shorthand for the futures the trait returns.
 pub type ForgeResult<T> = Result<T, ForgeError>;

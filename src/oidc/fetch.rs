@@ -22,11 +22,12 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::VerifiedIdentity;
-use super::url::{Url, check_issuer, check_url, same_origin};
 use super::verify::{
     Expectations, Jwks, VerifyError, VerifyErrorKind, parse_object_strict, verify,
 };
-use crate::error::ExitClass;
+use crate::exit::ExitClass;
+use crate::http::url::{Url, check_issuer, check_url, same_origin};
+use crate::http::{BodyError, read_capped};
 use crate::secret::Secret;
 
 /// Limits for the identity requests.
@@ -378,43 +379,6 @@ impl OidcClient {
             )),
         }
     }
-}
-
-/// Why a body was not read.
-#[derive(Debug)]
-pub enum BodyError {
-    /// More than the cap: `read` bytes had been taken from the connection when it stopped.
-    TooLarge {
-        read: usize,
-    },
-    Read(reqwest::Error),
-}
-
-/// Reads a response body of at most `cap` bytes, chunk by chunk, stopping at the first chunk
-/// that passes the cap (memory stays within `cap` plus one chunk). A `Content-Length` above
-/// the cap is refused before reading anything.
-pub async fn read_capped(
-    mut resp: reqwest::Response,
-    cap: usize,
-) -> Result<Zeroizing<Vec<u8>>, BodyError> {
-    if resp.content_length().is_some_and(|len| len > cap as u64) {
-        return Err(BodyError::TooLarge { read: 0 });
-    }
-    let mut buf = Zeroizing::new(Vec::with_capacity(cap.min(16 * 1024)));
-    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
-        let read = buf.len() + chunk.len();
-        if read > cap {
-            return Err(BodyError::TooLarge { read });
-        }
-        if buf.capacity() < read {
-            // Grow by hand so that no copy of the old contents is left behind unzeroized.
-            let mut bigger = Zeroizing::new(Vec::with_capacity((read * 2).min(cap)));
-            bigger.extend_from_slice(&buf);
-            buf = bigger;
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
 }
 
 /// The request URL with `audience=<value>` as its last query parameter: appended with `?` or

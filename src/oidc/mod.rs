@@ -11,7 +11,7 @@
 //! | [`verify`] | pure, strict verification of a token against a key set (`identity.*`) |
 //! | [`fetch`] | the job token, discovery, the key set (capped, no redirects), one refetch |
 //!
-//! [`verified_identity`] ties them together for `grant` and `check`:
+//! [`crate::identity`] ties them to the runner's variables for `grant`, `check` and `revoke`:
 //!
 //! ```text
 //! ACTIONS_ID_TOKEN_REQUEST_{URL,TOKEN} -> GET url&audience=A (Bearer)  -> {"value": jwt}
@@ -23,13 +23,11 @@
 //! set or token service that cannot be reached is 3; a token that does not verify is 1.
 
 pub mod fetch;
-pub mod url;
 pub mod verify;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+pub use crate::http::url;
 
-use crate::error::{Error, ExitClass};
-use crate::secret::Secret;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use fetch::{
     FetchConfig, FetchError, FetchErrorKind, JwksCache, OidcClient, OidcError, verify_with_refetch,
@@ -40,164 +38,6 @@ pub use verify::{Expectations, Jwks, VerifyError, VerifyErrorKind};
 pub const REQUEST_URL_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 /// The runner variable holding the bearer token for the token endpoint.
 pub const REQUEST_TOKEN_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
-
-/// Fetches the job's OIDC token for `audience` and verifies it against `issuer`'s keys.
-///
-/// `env` is the variable lookup (the process environment in production). Before any network
-/// call: the two runner variables must be set and non-empty (else exit 2 with the
-/// `id-token: write` hint), `audience` must be non-empty, and both URLs must pass
-/// [`url::check_url`].
-pub async fn verified_identity(
-    env: &dyn Fn(&str) -> Option<String>,
-    issuer: &str,
-    audience: &str,
-) -> Result<VerifiedIdentity, Error> {
-    let inputs = IdentityInputs::from_env(env, issuer, audience)?;
-    let client = OidcClient::new(FetchConfig::default()).map_err(OidcError::from)?;
-    verified_identity_with(&client, JwksCache::global(), inputs, &unix_now).await
-}
-
-/// The checked inputs of [`verified_identity`].
-#[derive(Debug)]
-pub struct IdentityInputs {
-    pub request_url: String,
-    pub request_token: Secret,
-    pub issuer: String,
-    pub audience: String,
-}
-
-impl IdentityInputs {
-    /// Reads the runner variables and checks every input, with no network access.
-    pub fn from_env(
-        env: &dyn Fn(&str) -> Option<String>,
-        issuer: &str,
-        audience: &str,
-    ) -> Result<Self, Error> {
-        let (request_url, request_token) = token_request(env, audience)?;
-        url::check_issuer(issuer).map_err(|e| Error::InsecureUrl {
-            what: "OIDC issuer".into(),
-            source: e,
-        })?;
-        Ok(Self {
-            request_url,
-            request_token,
-            issuer: issuer.to_string(),
-            audience: audience.to_string(),
-        })
-    }
-}
-
-/// The token endpoint and its bearer from the runner, checked with no network access.
-fn token_request(
-    env: &dyn Fn(&str) -> Option<String>,
-    audience: &str,
-) -> Result<(String, Secret), Error> {
-    {
-        let what = "the job's OIDC token";
-        // SECURITY: fail before any request; a fork PR or a job without `id-token: write`
-        // has no token and must not fall back to anything else.
-        let Some(request_url) = env(REQUEST_URL_VAR).filter(|v| !v.is_empty()) else {
-            return Err(Error::MissingEnv {
-                what,
-                var: REQUEST_URL_VAR,
-            });
-        };
-        let Some(request_token) = env(REQUEST_TOKEN_VAR).filter(|v| !v.is_empty()) else {
-            return Err(Error::MissingEnv {
-                what,
-                var: REQUEST_TOKEN_VAR,
-            });
-        };
-        if audience.is_empty() {
-            return Err(Error::Usage(
-                "the OIDC audience is empty; set `audience` or the policy's identity.audience"
-                    .into(),
-            ));
-        }
-        url::check_url(&request_url).map_err(|e| Error::InsecureUrl {
-            what: REQUEST_URL_VAR.into(),
-            source: e,
-        })?;
-        Ok((request_url, Secret::new(request_token)))
-    }
-}
-
-/// Asks the runner's token endpoint for a job token for `audience` (nothing verified yet):
-/// the first half of [`verified_identity_with`], for a pipeline that asks early and
-/// verifies once the policy (and so the issuer) is known.
-pub async fn request_job_token(
-    client: &OidcClient,
-    env: &dyn Fn(&str) -> Option<String>,
-    audience: &str,
-) -> Result<Secret, Error> {
-    let (request_url, request_token) = token_request(env, audience)?;
-    Ok(client
-        .request_job_token(&request_url, &request_token, audience)
-        .await
-        .map_err(OidcError::from)?)
-}
-
-/// Verifies a job token against `issuer`'s keys for `audience`: the second half of
-/// [`verified_identity_with`].
-pub async fn verify_job_token(
-    client: &OidcClient,
-    cache: &JwksCache,
-    token: &Secret,
-    issuer: &str,
-    audience: &str,
-    now: i64,
-) -> Result<VerifiedIdentity, Error> {
-    url::check_issuer(issuer).map_err(|e| Error::InsecureUrl {
-        what: "OIDC issuer".into(),
-        source: e,
-    })?;
-    let expect = Expectations::new(issuer, audience);
-    Ok(verify_with_refetch(client, cache, token, &expect, now).await?)
-}
-
-/// A claim of a token that is **not verified**, as text (strings as they are, numbers
-/// written out). SECURITY: a hint only, to choose what to fetch ahead; nothing decides on it.
-pub fn unverified_claim(token: &Secret, name: &str) -> Option<String> {
-    use base64::Engine as _;
-    let payload = token.expose().split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    match claims.get(name)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// [`verified_identity`] with an explicit client, cache and clock (Unix seconds).
-pub async fn verified_identity_with(
-    client: &OidcClient,
-    cache: &JwksCache,
-    inputs: IdentityInputs,
-    now: &dyn Fn() -> i64,
-) -> Result<VerifiedIdentity, Error> {
-    let token = client
-        .request_job_token(&inputs.request_url, &inputs.request_token, &inputs.audience)
-        .await
-        .map_err(OidcError::from)?;
-    let expect = Expectations::new(inputs.issuer, inputs.audience);
-    Ok(verify_with_refetch(client, cache, &token, &expect, now()).await?)
-}
-
-impl From<OidcError> for Error {
-    fn from(e: OidcError) -> Self {
-        let (id, detail) = (e.id(), e.detail().to_string());
-        match e.exit_class() {
-            ExitClass::Denied | ExitClass::Ok | ExitClass::Command(_) => {
-                Error::Identity { id, detail }
-            }
-            ExitClass::Upstream => Error::IdentityUpstream { id, detail },
-            ExitClass::Config => Error::Config { id, detail },
-        }
-    }
-}
 
 /// Seconds since the Unix epoch on this machine's clock.
 pub fn unix_now() -> i64 {
