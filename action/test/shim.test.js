@@ -1,5 +1,6 @@
 'use strict';
-// Tests of the action's shim with node's own runner: `node --test action/test/`.
+// Tests of the action's shim with node's own runner: `node --test action/test/*.test.js`
+// (name the files: Node 22 and later read a folder argument as a module and fail).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
