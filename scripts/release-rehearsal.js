@@ -234,7 +234,8 @@ async function main() {
   say(`the audit comment on PR #42, edited by the post step: ${status}`);
   say(`${report.requests} requests reached the simulated GitHub API`);
   if (process.env.REHEARSAL_START) say(`rehearsed in ${Math.round(Date.now() / 1000) - Number(process.env.REHEARSAL_START)}s`);
-  say(`the shim granted through a downloaded, verified binary (${want})`);
+  const quick = process.env.REHEARSAL_QUICK === '1' ? ' [quick: the debug build stood in for the release binary]' : '';
+  say(`the shim granted through a downloaded, verified binary (${want})${quick}`);
 }
 
 main().catch((e) => fail(e && e.stack ? e.stack : String(e)));
