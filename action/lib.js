@@ -1,7 +1,8 @@
 'use strict';
 // The shared part of the action's shim: pick the binary for this runner, fetch it from the
-// release of this action's version, verify its sha256 against the table committed next to
-// this file, cache it, and run it with the runner's environment unchanged.
+// release of this action's version (or a mirror, PROD_ACCESS_RELEASE_URL), verify its sha256
+// against the table committed next to this file (filled by the release in the tagged commit:
+// docs/releasing.md), cache it, and run it with the runner's environment unchanged.
 //
 // No npm dependencies and no build step: what runs is what is reviewed.
 // See: https://docs.github.com/actions/sharing-automations/creating-actions/creating-a-javascript-action
