@@ -1,7 +1,8 @@
 'use strict';
 // The shared part of the action's shim: pick the binary for this runner, fetch it from the
-// release of this action's version, verify its sha256 against the table committed next to
-// this file, cache it, and run it with the runner's environment unchanged.
+// release of this action's version (or a mirror, PROD_ACCESS_RELEASE_URL), verify its sha256
+// against the table committed next to this file (filled by the release in the tagged commit:
+// docs/releasing.md), cache it, and run it with the runner's environment unchanged.
 //
 // No npm dependencies and no build step: what runs is what is reviewed.
 // See: https://docs.github.com/actions/sharing-automations/creating-actions/creating-a-javascript-action
@@ -124,8 +125,39 @@ function httpsGet(url, redirects = 0) {
   });
 }
 
-function downloadUrl(version, asset) {
-  return `https://github.com/${REPOSITORY}/releases/download/v${version}/${asset}`;
+/** The environment variable naming a mirror of the release downloads (see releaseBase). */
+const MIRROR_ENV = 'PROD_ACCESS_RELEASE_URL';
+
+/**
+ * The base URL the release assets are fetched from: `<base>/v<version>/<asset>`. By default
+ * GitHub's releases of REPOSITORY; `PROD_ACCESS_RELEASE_URL` names a mirror (a GitHub
+ * Enterprise Server runner that cannot reach github.com, an internal artifact store, the
+ * release rehearsal's loopback server). SECURITY: a mirror only changes where the bytes come
+ * from; what may run is still decided by the sha256 in checksums.json of this commit of the
+ * action, so a mirror can make the step fail, never run other bytes. It must be https (a
+ * mirror cannot downgrade the transport), and may carry no credentials, query or fragment
+ * (they would end up in logs).
+ */
+function releaseBase(env = {}) {
+  const raw = env[MIRROR_ENV];
+  if (!raw) return `https://github.com/${REPOSITORY}/releases/download`;
+  let u;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ShimError(`prod-access: ${MIRROR_ENV} is not a URL`, 2);
+  }
+  if (u.protocol !== 'https:' || u.username || u.password || u.search || u.hash) {
+    throw new ShimError(
+      `prod-access: ${MIRROR_ENV} must be an https URL without credentials, query or fragment`,
+      2,
+    );
+  }
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+function downloadUrl(version, asset, env = {}) {
+  return `${releaseBase(env)}/v${version}/${asset}`;
 }
 
 /**
@@ -138,6 +170,7 @@ async function verifiedBinary({ env = process.env, platform = process.platform, 
   const asset = assetName(platform, arch);
   const version = releaseVersion(env);
   const want = expectedSha256(checksums || loadChecksums(), version, asset);
+  const url = downloadUrl(version, asset, env);
   const root = env.RUNNER_TOOL_CACHE || env.RUNNER_TEMP || os.tmpdir();
   const dir = path.join(root, 'prod-access', version, `${platform}-${arch}`);
   const cached = path.join(dir, 'prod-access');
@@ -152,7 +185,7 @@ async function verifiedBinary({ env = process.env, platform = process.platform, 
     }
   }
   if (!bytes) {
-    const b = await download(downloadUrl(version, asset));
+    const b = await download(url);
     const got = sha256(b);
     if (got !== want) {
       throw new ShimError(
@@ -207,6 +240,7 @@ async function main(subcommand) {
 module.exports = {
   VERSION,
   REPOSITORY,
+  MIRROR_ENV,
   TARGETS,
   ShimError,
   assetName,
@@ -214,6 +248,7 @@ module.exports = {
   loadChecksums,
   expectedSha256,
   sha256,
+  releaseBase,
   downloadUrl,
   httpsGet,
   verifiedBinary,

@@ -1,16 +1,17 @@
-//! The `postgres` credential against a real PostgreSQL 15 (catalogue rows 75-77, 85).
+//! The `postgres` credential against a real PostgreSQL (catalogue rows 75-77, 85).
 //!
 //! Each test gets a server from [`PgServer::shared`]: `initdb` in a temp dir as the
 //! `postgres` OS user, `postgres` on a free loopback port in its own process group, an
 //! `admin` superuser, a table `t` and a role `app_readonly` with `SELECT` on it. Tests that
 //! overlap share one server; it stops (process group killed) when the last one drops it.
 //! The sweep test has a server of its own. A test that cannot start a server FAILS.
-//! `scripts/setup` installs `postgresql-15`.
+//! `scripts/setup` installs the distribution's `postgresql-<major>` when none is installed;
+//! [`pg_bin`] finds the installed major (the newest if several), or `PROD_ACCESS_PG_BIN`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -23,9 +24,31 @@ use prod_access::credential::{
 use prod_access::policy::{ApprovalRules, CredentialSpec, PostgresProvider, Scope};
 use prod_access::secret::Secret;
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
 const ADMIN_PASSWORD: &str = "Adm1n-s3cret-'\"-pw";
 const DSN_ENV: &str = "PROD_ACCESS_PG_ADMIN_DSN";
+
+/// The folder of `initdb`, `postgres`, `pg_isready` and `psql`: `PROD_ACCESS_PG_BIN` if set,
+/// else the newest `/usr/lib/postgresql/<major>/bin` that holds `postgres` (Debian and Ubuntu
+/// install each major there; the major differs between releases).
+fn pg_bin() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PROD_ACCESS_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let majors = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let newest = majors
+        .into_iter()
+        .filter(|m| Path::new(&format!("/usr/lib/postgresql/{m}/bin/postgres")).exists())
+        .max();
+    match newest {
+        Some(m) => PathBuf::from(format!("/usr/lib/postgresql/{m}/bin")),
+        None => panic!("no PostgreSQL under /usr/lib/postgresql/*/bin: run scripts/setup"),
+    }
+}
 
 /// A throwaway PostgreSQL server.
 struct PgServer {
@@ -52,9 +75,11 @@ impl PgServer {
 
     fn start() -> PgServer {
         let started = Instant::now();
+        let bin = pg_bin();
         assert!(
-            Path::new(BIN).join("postgres").exists(),
-            "PostgreSQL 15 is not installed: run scripts/setup"
+            bin.join("postgres").exists(),
+            "{} has no `postgres`: run scripts/setup",
+            bin.display()
         );
         let dir = tempfile::Builder::new()
             .prefix("pa-pg-")
@@ -69,7 +94,7 @@ impl PgServer {
         let data = dir.path().join("data");
         let out = Command::new("runuser")
             .args(["-u", "postgres", "--"])
-            .arg(Path::new(BIN).join("initdb"))
+            .arg(bin.join("initdb"))
             .arg("-D")
             .arg(&data)
             .args([
@@ -94,7 +119,7 @@ impl PgServer {
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new("runuser")
             .args(["-u", "postgres", "--"])
-            .arg(Path::new(BIN).join("postgres"))
+            .arg(bin.join("postgres"))
             .arg("-D")
             .arg(&data)
             .arg("-k")
@@ -129,7 +154,7 @@ impl PgServer {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let ready = Command::new(Path::new(BIN).join("pg_isready"))
+            let ready = Command::new(pg_bin().join("pg_isready"))
                 .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
                 .status()
                 .map(|s| s.success())
@@ -157,7 +182,7 @@ impl PgServer {
     }
 
     fn psql_in(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(Path::new(BIN).join("psql"))
+        let out = Command::new(pg_bin().join("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", "admin", "-d", db, "-c", sql])
@@ -1173,7 +1198,7 @@ async fn exec_runs_psql_with_the_credential_then_drops_the_role() {
     let dir = story.step_dir("pg-exec").unwrap();
     let mut env = story.env(&dir);
     env.insert(DSN_ENV.into(), pg.dsn().expose().to_string());
-    let psql = Path::new(BIN).join("psql").display().to_string();
+    let psql = pg_bin().join("psql").display().to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_prod-access"))
             .args([

@@ -1,5 +1,6 @@
 'use strict';
-// Tests of the action's shim with node's own runner: `node --test action/test/`.
+// Tests of the action's shim with node's own runner: `node --test action/test/*.test.js`
+// (name the files: Node 22 and later read a folder argument as a module and fail).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -222,4 +223,40 @@ test('the shim version is the crate version, and the committed table parses', ()
     assert.match(name, /^prod-access-(x86_64|aarch64)-(unknown-linux-musl|apple-darwin)$/);
     assert.match(sha, /^[0-9a-f]{64}$/);
   }
+});
+
+test('a mirror (PROD_ACCESS_RELEASE_URL) changes where the bytes come from, never what may run', async () => {
+  const cache = tmpdir();
+  const urls = [];
+  const env = { RUNNER_TOOL_CACHE: cache, RUNNER_TEMP: tmpdir(), [lib.MIRROR_ENV]: 'https://mirror.example.test/prod-access/' };
+  // The mirror serves other bytes: refused, exactly as from GitHub, and nothing is cached.
+  await assert.rejects(
+    lib.verifiedBinary({ platform: 'linux', arch: 'x64', env, checksums: table(lib.sha256(GOOD)), download: async (u) => { urls.push(u); return Buffer.from('evil'); } }),
+    (e) => e instanceof lib.ShimError && e.exitCode === 3 && /sha256 mismatch/.test(e.message),
+  );
+  assert.deepEqual(urls, [`https://mirror.example.test/prod-access/v${lib.VERSION}/${asset}`]);
+  assert.equal(fs.existsSync(path.join(cache, 'prod-access', lib.VERSION, 'linux-x64', 'prod-access')), false);
+  // No committed checksum: refused before the mirror is asked.
+  await assert.rejects(
+    lib.verifiedBinary({ platform: 'linux', arch: 'x64', env, checksums: {}, download: async (u) => { urls.push(u); return GOOD; } }),
+    (e) => e.exitCode === 2 && /no sha256/.test(e.message),
+  );
+  assert.equal(urls.length, 1);
+  // The right bytes from the mirror run.
+  const bin = await lib.verifiedBinary({ platform: 'linux', arch: 'x64', env, checksums: table(lib.sha256(GOOD)), download: async () => GOOD });
+  assert.equal(lib.sha256(fs.readFileSync(bin)), lib.sha256(GOOD));
+});
+
+test('a mirror must be https without credentials, query or fragment (exit 2, no download)', async () => {
+  for (const bad of ['http://mirror.example.test/', 'file:///tmp/dist', 'https://user:pw@mirror.example.test/', 'https://mirror.example.test/?x=1', 'https://mirror.example.test/#x', 'not a url']) {
+    let called = false;
+    await assert.rejects(
+      lib.verifiedBinary({ platform: 'linux', arch: 'x64', env: { RUNNER_TOOL_CACHE: tmpdir(), [lib.MIRROR_ENV]: bad }, checksums: table(lib.sha256(GOOD)), download: async () => { called = true; return GOOD; } }),
+      (e) => e instanceof lib.ShimError && e.exitCode === 2 && e.message.includes(lib.MIRROR_ENV),
+      bad,
+    );
+    assert.equal(called, false, bad);
+  }
+  assert.equal(lib.downloadUrl(lib.VERSION, asset), `https://github.com/${lib.REPOSITORY}/releases/download/v${lib.VERSION}/${asset}`);
+  assert.equal(lib.downloadUrl('1.2.3', asset, { [lib.MIRROR_ENV]: 'https://127.0.0.1:8443' }), `https://127.0.0.1:8443/v1.2.3/${asset}`);
 });
