@@ -16,10 +16,12 @@
 //! | [`exit`] | the exit classes of contract §5 and their codes |
 //! | [`error`] | the top-level error and the one mapping to exit codes 0/1/2/3 |
 //! | [`secret`] | [`secret::Secret`]: redacted, zeroized, fingerprinted |
+//! | [`report`] | one renderer: the decision on the console, the step summary, the PR comment |
 //! | [`runner`] | the runner's environment as untrusted hints |
 //! | [`event`] | the three request shapes from the event payload; git's trailer rules |
 //! | [`identity`] | the job token from the runner, verified against the policy's issuer |
 //! | [`oidc`] | the verified job identity |
+//! | [`facts`] | the domain: what a decision reads (identity, repository, PR, reviews, run), no I/O |
 //! | [`forge`] | forge-neutral facts, the `Forge` trait, the GitHub REST client, evidence gathering |
 //! | [`gather`] | the waves: which forge questions to ask ahead, from hints |
 //! | [`http`] | the one HTTP client builder: pinned roots, no redirects |
@@ -44,6 +46,7 @@ pub mod emit;
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod facts;
 pub mod forge;
 pub mod gather;
 pub mod http;
@@ -51,6 +54,7 @@ pub mod identity;
 pub mod no_dumps;
 pub mod oidc;
 pub mod policy;
+pub mod report;
 pub mod runner;
 pub mod secret;
 pub mod sim;

@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use prod_access::audit::{self, AuditRecord, CredentialInfo, GrantId, Status};
+use prod_access::audit::{AuditRecord, CredentialInfo, GrantId, Status};
 use prod_access::decide::Approver;
 use prod_access::emit::Console;
 use prod_access::emit::files::{FilesError, RunnerFiles, RunnerPaths};
-use prod_access::emit::summary::{Links, Outcome, SummaryView, render_summary};
 use prod_access::forge::UserRef;
+use prod_access::report::summary::{Links, Outcome, SummaryView, render_summary};
 use prod_access::secret::Secret;
 
 use prod_access::emit::CaptureBuf as Buf;
@@ -99,8 +99,8 @@ fn full_grant_sequence_masks_first_and_leaks_nothing() {
         status: Status::Active,
         note: None,
     };
-    let comment = audit::render(&record, &links);
-    let revoked = audit::render_revoked(
+    let comment = prod_access::report::comment::render(&record, &links);
+    let revoked = prod_access::report::comment::render_revoked(
         &AuditRecord {
             status: Status::Revoked { at: expires },
             ..record.clone()

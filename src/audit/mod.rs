@@ -9,17 +9,16 @@
 //! text (reason, logins, scope as requested, requirement details) is escaped when rendered,
 //! and the marker holds only validated tokens.
 
-pub mod comment;
-
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::decide::{Approver, Decision, Requirement};
-use crate::forge::UserRef;
+pub mod marker;
 
-pub use crate::emit::summary::Links;
-pub use comment::{Marker, find_marker, is_authored_by, render, render_revoked};
+use crate::decide::{Approver, Decision, Requirement};
+
+use crate::facts::UserRef;
+pub use marker::{Marker, find_marker};
 
 /// The grant id type is the credential layer's: one definition of what may name a grant
 /// (marker, `GITHUB_STATE`, provider-side names).

@@ -15,10 +15,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt as _;
 
-use crate::audit::comment::{find_marker, render, restatus};
 use crate::audit::{AuditRecord, CredentialInfo, GrantId, RunFacts, Status};
 use crate::cli::{IfNoRequest, Inputs};
-use crate::commands::check::print_decision;
 use crate::credential::{
     AnyProvider, GrantContext, Minted, Provider, RevokeHandle, RevokeOutcome, revoke_keyless,
 };
@@ -26,7 +24,6 @@ use crate::decide::RequirementId;
 use crate::decide::{Decision, DecisionInput, Request, RequestInputs, decide, resolve_request};
 use crate::emit::escape::log_inline;
 use crate::emit::files::{RunnerFiles, RunnerPaths};
-use crate::emit::summary::{Links, SummaryView, render_summary, rfc3339};
 use crate::emit::{Console, Level, Masked};
 use crate::error::{Error, ExitClass};
 use crate::event::Shape;
@@ -42,6 +39,9 @@ use crate::identity::{
 use crate::oidc::fetch::{FetchConfig, JwksCache, OidcClient};
 use crate::oidc::{REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity};
 use crate::policy::{Policy, load_policy};
+use crate::report::comment::{find_marker, render, restatus};
+use crate::report::console::print_decision;
+use crate::report::summary::{Links, SummaryView, render_summary, rfc3339};
 use crate::runner::RunnerHints;
 use crate::secret::Secret;
 

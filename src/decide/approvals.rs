@@ -26,7 +26,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Approver, RequirementId};
-use crate::forge::{
+use crate::facts::{
     DeploymentReview, Evidence, Membership, PullRequest, Review, ReviewState, UserRef,
 };
 use crate::policy::{ApprovalRules, Principal};
@@ -237,12 +237,12 @@ pub fn permission_check(user: &UserRef, evidence: &Evidence) -> Result<(), Strin
     }
 }
 
-fn permission_name(p: crate::forge::Permission) -> &'static str {
+fn permission_name(p: crate::facts::Permission) -> &'static str {
     match p {
-        crate::forge::Permission::None => "no",
-        crate::forge::Permission::Read => "read",
-        crate::forge::Permission::Write => "write",
-        crate::forge::Permission::Admin => "admin",
+        crate::facts::Permission::None => "no",
+        crate::facts::Permission::Read => "read",
+        crate::facts::Permission::Write => "write",
+        crate::facts::Permission::Admin => "admin",
     }
 }
 
@@ -479,7 +479,7 @@ pub fn tally_deployment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forge::Permission;
+    use crate::facts::Permission;
     use chrono::TimeZone;
     use std::collections::BTreeMap;
 

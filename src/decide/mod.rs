@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::event::Shape;
-use crate::forge::{Evidence, UserRef};
-use crate::oidc::VerifiedIdentity;
+use crate::facts::VerifiedIdentity;
+use crate::facts::{Evidence, UserRef};
 use crate::policy::Policy;
 use crate::runner::RunnerHints;
 

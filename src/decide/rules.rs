@@ -30,8 +30,8 @@ use super::{Decision, DecisionInput, Requirement, RequirementId};
 use crate::event::Shape;
 use crate::event::label::body_reason_lines;
 use crate::event::trailers::{self, Trailer};
-use crate::forge::{Evidence, PullRequest, UserRef};
-use crate::oidc::VerifiedIdentity;
+use crate::facts::VerifiedIdentity;
+use crate::facts::{Evidence, PullRequest, UserRef};
 use crate::policy::{Policy, RequestRules, Scope};
 use crate::runner::RunnerHints;
 
@@ -653,7 +653,7 @@ impl<'a> Context<'a> {
     /// head the PR has now. GitHub leaves that list empty for a PR from a fork: such a PR
     /// binds only where the scope allows forks and the run was started by whoever added the
     /// request label (the `labeled` event's actor is the run's triggering actor).
-    fn run_binds_pr(&self, run: &crate::forge::RunInfo) -> Result<(), String> {
+    fn run_binds_pr(&self, run: &crate::facts::RunInfo) -> Result<(), String> {
         let id = self.identity;
         let applies = is_pr_event(&id.event_name)
             && matches!(self.request.shape, Shape::Label | Shape::Trailer);

@@ -8,7 +8,6 @@
 
 pub mod escape;
 pub mod files;
-pub mod summary;
 
 use std::io::Write;
 

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use super::json;
 use super::{EventError, EventOutcome, EventRequest, Shape};
-use crate::forge::UserRef;
+use crate::facts::UserRef;
 
 /// The parts of a `workflow_dispatch` payload read here.
 #[derive(Deserialize)]

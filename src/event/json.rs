@@ -18,7 +18,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::EventError;
-use crate::forge::UserRef;
+use crate::facts::UserRef;
 
 /// Parses a payload, refusing duplicate object keys.
 ///

@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::json::{self, CommitSha};
 use super::trailers;
 use super::{EventError, EventOutcome, EventRequest, KeyValues, RequestKeys, Shape, key_matches};
-use crate::forge::UserRef;
+use crate::facts::UserRef;
 
 /// The PR actions that can start a trailer request: the PR was opened or reopened, or new
 /// commits were pushed to it.

@@ -30,7 +30,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::forge::UserRef;
+use crate::facts::UserRef;
 use trailers::Trailer;
 
 /// Which of the three request shapes an event carries.

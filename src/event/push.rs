@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::json::{self, CommitSha};
 use super::trailers;
 use super::{EventError, EventOutcome, EventRequest, KeyValues, RequestKeys, Shape};
-use crate::forge::UserRef;
+use crate::facts::UserRef;
 
 /// The parts of a `push` payload read here.
 #[derive(Deserialize)]

@@ -1,6 +1,7 @@
 //! The forge: the only module that talks to the forge API (GitHub now, others later).
 //!
-//! - [`model`]: the forge-neutral facts the decision core reads ([`Evidence`]).
+//! - [`crate::facts`]: the forge-neutral facts the decision core reads ([`Evidence`]),
+//!   re-exported here for the clients that fill them.
 //! - [`Forge`]: the questions the tool asks a forge, answered in those neutral models.
 //! - [`github`]: the GitHub REST implementation (reqwest from [`crate::http`]: pinned roots,
 //!   no redirects; size-capped bodies; bounded retries; one deadline for everything).
@@ -15,59 +16,15 @@
 pub mod evidence;
 pub mod github;
 pub mod memo;
-pub mod model;
 
 use std::future::Future;
 
+pub use crate::facts::*;
 pub use evidence::{gather_evidence, reparse_with_head_commit};
 pub use github::{ForgeConfig, GitHub};
 pub use memo::{Ask, Memo};
-pub use model::*;
 
 use crate::exit::ExitClass;
-
-/// `owner/name` of a repository.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RepoRef {
-    pub owner: String,
-    pub name: String,
-}
-
-impl RepoRef {
-    /// Parses `owner/name` (exactly one `/`, both parts non-empty).
-    pub fn parse(full: &str) -> Option<Self> {
-        let (owner, name) = full.split_once('/')?;
-        if owner.is_empty() || name.is_empty() || name.contains('/') {
-            return None;
-        }
-        Some(Self {
-            owner: owner.to_string(),
-            name: name.to_string(),
-        })
-    }
-}
-
-impl std::fmt::Display for RepoRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.owner, self.name)
-    }
-}
-
-/// `GET /repos/{owner}/{repo}`: what the tool uses of a repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Repository {
-    pub repo: RepoRef,
-    pub id: u64,
-    pub default_branch: String,
-}
-
-/// An issue (or PR) comment, for the audit comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Comment {
-    pub id: u64,
-    pub body: String,
-    pub author: Option<UserRef>,
-}
 
 /// What failed. Each kind has one id and one exit class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -96,7 +96,7 @@ impl Principal {
         }
     }
 
-    /// The key of [`crate::forge::Evidence::teams`] for a team (`org/team`).
+    /// The key of [`crate::facts::Evidence::teams`] for a team (`org/team`).
     pub fn team_key(&self) -> Option<String> {
         match self {
             Principal::User(_) => None,

@@ -10,11 +10,11 @@ use serde_json::{Map, Value, json};
 use crate::decide::request::{ReasonSource, Request, ScopeSource};
 use crate::decide::{Decision, DecisionInput, RequirementId, decide};
 use crate::event::Shape;
-use crate::forge::{
+use crate::facts::VerifiedIdentity;
+use crate::facts::{
     DeploymentReview, Evidence, LabelEvent, Membership, Permission, PullRequest, Review,
     ReviewState, RunInfo, UserRef,
 };
-use crate::oidc::VerifiedIdentity;
 use crate::policy::{
     ApprovalRules, CredentialSpec, Glob, IdentityRules, Policy, Principal, Providers, RequestRules,
     Scope,
@@ -395,7 +395,7 @@ impl Scenario {
                 && run.pull_requests.is_empty()
                 && !pr.from_fork
             {
-                run.pull_requests.push(crate::forge::RunPullRequest {
+                run.pull_requests.push(crate::facts::RunPullRequest {
                     number: pr.number,
                     head_sha: pr.head_sha.clone(),
                 });

@@ -12,7 +12,7 @@ use super::check_trailers;
 use super::test_support::*;
 use crate::decide::RequirementId::{self, *};
 use crate::event::trailers::Trailer;
-use crate::forge::{LabelEvent, Membership, Permission, Review, ReviewState, UserRef};
+use crate::facts::{LabelEvent, Membership, Permission, Review, ReviewState, UserRef};
 use crate::policy::Principal;
 
 type Mutation = fn(&mut Scenario);
@@ -573,7 +573,7 @@ fn the_run_must_list_the_pr_at_its_head() {
     assert!(detail(&d, RunConsistent).contains("lists no pull request"));
     let run = s.evidence.run.as_mut().unwrap();
     // another PR listed
-    run.pull_requests = vec![crate::forge::RunPullRequest {
+    run.pull_requests = vec![crate::facts::RunPullRequest {
         number: 8,
         head_sha: HEAD.into(),
     }];
@@ -581,13 +581,13 @@ fn the_run_must_list_the_pr_at_its_head() {
     assert_denied(&d, &[RunConsistent]);
     assert!(detail(&d, RunConsistent).contains("the run is for #8"));
     // the PR listed, at an older head
-    s.evidence.run.as_mut().unwrap().pull_requests = vec![crate::forge::RunPullRequest {
+    s.evidence.run.as_mut().unwrap().pull_requests = vec![crate::facts::RunPullRequest {
         number: 7,
         head_sha: OLD.into(),
     }];
     assert_denied(&s.decide(), &[RunConsistent]);
     // the PR listed at its head
-    s.evidence.run.as_mut().unwrap().pull_requests = vec![crate::forge::RunPullRequest {
+    s.evidence.run.as_mut().unwrap().pull_requests = vec![crate::facts::RunPullRequest {
         number: 7,
         head_sha: HEAD.into(),
     }];
@@ -604,7 +604,7 @@ fn a_head_that_moved_after_the_reviews_were_read_denies() {
     // never read again: denied too
     s.auto_bind = false;
     s.evidence.pr_head_now = None;
-    s.evidence.run.as_mut().unwrap().pull_requests = vec![crate::forge::RunPullRequest {
+    s.evidence.run.as_mut().unwrap().pull_requests = vec![crate::facts::RunPullRequest {
         number: 7,
         head_sha: HEAD.into(),
     }];

@@ -1,4 +1,8 @@
-//! Forge-neutral models of the facts a decision uses.
+//! The facts a decision reads: the domain, below everything that fetches them.
+//!
+//! Forge-neutral models (users, PRs, reviews, runs, permissions: [`Evidence`]) and the
+//! verified job identity ([`identity::VerifiedIdentity`]). No I/O here; the forge clients
+//! and the OIDC layer fill these, the decision core reads them.
 //!
 //! Every fact here is read from the forge API (never from the event file, which an
 //! earlier step of the job can rewrite). The forge client fills these; the decision core
@@ -7,6 +11,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+pub mod identity;
+
+pub use identity::{ClaimsError, VerifiedIdentity};
 
 /// A user as the forge names it. `id` is the stable numeric id: logins can be renamed and
 /// re-registered, so identity comparisons use the id wherever both sides have one.
@@ -289,5 +297,69 @@ impl Evidence {
             .get(&team.trim_start_matches('@').to_ascii_lowercase())
             .and_then(|m| m.get(&user.key()))
             .copied()
+    }
+}
+
+/// `owner/name` of a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RepoRef {
+    pub owner: String,
+    pub name: String,
+}
+
+impl RepoRef {
+    /// Parses `owner/name` (exactly one `/`, both parts non-empty).
+    pub fn parse(full: &str) -> Option<Self> {
+        let (owner, name) = full.split_once('/')?;
+        if owner.is_empty() || name.is_empty() || name.contains('/') {
+            return None;
+        }
+        Some(Self {
+            owner: owner.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for RepoRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// `GET /repos/{owner}/{repo}`: what the tool uses of a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    pub repo: RepoRef,
+    pub id: u64,
+    pub default_branch: String,
+}
+
+/// An issue (or PR) comment, for the audit comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: u64,
+    pub body: String,
+    pub author: Option<UserRef>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_viewer_wrote_only_comments_by_its_own_account() {
+        let me = Viewer {
+            login: "github-actions[bot]".into(),
+            id: 41898282,
+        };
+        let mut bot = UserRef::new("GitHub-Actions[bot]", Some(41898282));
+        bot.bot = true;
+        assert!(me.wrote(Some(&bot)));
+        // another account with the same login, a look-alike bot, no author
+        assert!(!me.wrote(Some(&UserRef::new("github-actions[bot]", Some(1)))));
+        assert!(!me.wrote(Some(&UserRef::new("evil[bot]", Some(41898282)))));
+        assert!(!me.wrote(Some(&UserRef::new("github-actions[bot]", None))));
+        assert!(!me.wrote(None));
     }
 }

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::escape::{is_plain_token, markdown_code_or_escaped, markdown_inline, markdown_link};
 use crate::decide::{Approver, Decision, Requirement};
-use crate::forge::UserRef;
+use crate::emit::escape::{
+    is_plain_token, markdown_code_or_escaped, markdown_inline, markdown_link,
+};
+use crate::facts::UserRef;
 
 /// Longest reason shown, in characters.
 pub const REASON_MAX_CHARS: usize = 300;

@@ -7,111 +7,19 @@
 //! (`<` becomes `&lt;`), so no user text can forge it in our own comment.
 //!
 //! SECURITY: anyone can post a comment whose first line is a copy of our marker. A marker is
-//! ours only on a comment written by the identity the tool posts as: callers must check
-//! [`is_authored_by`] (or use [`find_our_marker`]) before editing a comment or trusting what
-//! it says.
+//! ours only on a comment written by the account the tool posts as: callers check
+//! [`crate::facts::Viewer::wrote`] before editing a comment or trusting what it says.
 
 use chrono::{DateTime, Utc};
 
-use super::{AuditRecord, GrantId, Links, Status};
-use crate::emit::escape::{is_plain_token, markdown_inline, markdown_link};
-use crate::emit::summary::{
+pub use crate::audit::marker::{Marker, find_marker};
+use crate::audit::{AuditRecord, Status};
+use crate::emit::escape::{markdown_inline, markdown_link};
+use crate::report::summary::Links;
+use crate::report::summary::{
     self, BREAK_GLASS_CALLOUT, Outcome, REASON_MAX_CHARS, SHORT_MAX_CHARS, approvers, facts_table,
     fingerprint, login, rfc3339, unmet_table,
 };
-
-const MARKER_PREFIX: &str = "<!-- prod-access:grant id=";
-const MARKER_SUFFIX: &str = " -->";
-/// Longest scope name a marker carries.
-const MARKER_SCOPE_MAX_LEN: usize = 100;
-/// The marker's scope when the record's scope is unknown or not a plain token.
-const NO_SCOPE: &str = "-";
-
-/// The hidden first line of an audit comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Marker {
-    pub grant_id: GrantId,
-    pub run_id: u64,
-    pub run_attempt: u32,
-    /// The scope name, or `-` when the request named none that is a plain token.
-    pub scope: String,
-}
-
-impl Marker {
-    pub(crate) fn for_record(record: &AuditRecord) -> Self {
-        let scope = record
-            .scope
-            .as_deref()
-            .filter(|s| is_plain_token(s, MARKER_SCOPE_MAX_LEN))
-            .unwrap_or(NO_SCOPE)
-            .to_string();
-        Self {
-            grant_id: record.grant_id.clone(),
-            run_id: record.run_id,
-            run_attempt: record.run_attempt,
-            scope,
-        }
-    }
-
-    /// The marker line, without a newline.
-    pub fn line(&self) -> String {
-        format!(
-            "{MARKER_PREFIX}{} run={}.{} scope={}{MARKER_SUFFIX}",
-            self.grant_id, self.run_id, self.run_attempt, self.scope
-        )
-    }
-}
-
-/// The marker on the first line of `body`, if that line is exactly one in our format (canonical:
-/// re-rendering it gives the same line). A marker anywhere else, or with extra spaces,
-/// leading zeros or unknown fields, is not ours.
-///
-/// SECURITY: this says nothing about who wrote the comment; see [`is_authored_by`].
-pub fn find_marker(body: &str) -> Option<Marker> {
-    let first = body.split('\n').next()?;
-    let first = first.strip_suffix('\r').unwrap_or(first);
-    let rest = first
-        .strip_prefix(MARKER_PREFIX)?
-        .strip_suffix(MARKER_SUFFIX)?;
-    let mut parts = rest.split(' ');
-    let (id, run, scope) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let grant_id = GrantId::new(id).ok()?;
-    let (run_id, attempt) = run.strip_prefix("run=")?.split_once('.')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(run_id) || !digits(attempt) {
-        return None;
-    }
-    let scope = scope.strip_prefix("scope=")?;
-    if !is_plain_token(scope, MARKER_SCOPE_MAX_LEN) {
-        return None;
-    }
-    let marker = Marker {
-        grant_id,
-        run_id: run_id.parse().ok()?,
-        run_attempt: attempt.parse().ok()?,
-        scope: scope.to_string(),
-    };
-    (marker.line() == first).then_some(marker)
-}
-
-/// Whether a comment's author is the identity the tool posts as (e.g.
-/// `github-actions[bot]` for the job token, or the App's bot login). Logins compare
-/// case-insensitively, as GitHub's do; an empty login never matches.
-pub fn is_authored_by(comment_author: &str, our_login: &str) -> bool {
-    !our_login.is_empty() && comment_author.eq_ignore_ascii_case(our_login)
-}
-
-/// [`find_marker`] on a comment written by `our_login` only.
-pub fn find_our_marker(body: &str, comment_author: &str, our_login: &str) -> Option<Marker> {
-    if is_authored_by(comment_author, our_login) {
-        find_marker(body)
-    } else {
-        None
-    }
-}
 
 fn expiry(record: &AuditRecord) -> String {
     expiry_text(record.expires_at)

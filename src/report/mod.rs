@@ -1,0 +1,8 @@
+//! Rendering of one decision and its audit record, in the three places a reader finds it:
+//! the console ([`console`]), the step summary ([`summary`]) and the PR comment
+//! ([`comment`], with its hidden marker and the edit on revoke). Text from users is escaped
+//! here; writing is [`crate::emit`]'s.
+
+pub mod comment;
+pub mod console;
+pub mod summary;
