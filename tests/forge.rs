@@ -12,8 +12,8 @@ use prod_access::error::ExitClass;
 use prod_access::event::{EventRequest, Shape};
 use prod_access::forge::{
     Evidence, Forge, ForgeConfig, ForgeError, GitHub, Membership, Permission, RepoRef, Repository,
-    gather_evidence,
 };
+use prod_access::gather::gather_evidence;
 use prod_access::oidc::VerifiedIdentity;
 use prod_access::policy::{Policy, load_policy};
 use prod_access::runner::RunnerHints;
@@ -1096,7 +1096,7 @@ async fn pending_head_commit_is_read_and_the_event_parsed_again() {
     assert!(matches!(&first, EventOutcome::Request(r) if r.head_commit_pending));
     let gh = client(&sim, test_config());
     let repo = gh.repository(&repo_ref()).await.unwrap();
-    let again = prod_access::forge::reparse_with_head_commit(
+    let again = prod_access::gather::reparse_with_head_commit(
         &gh,
         &repo,
         "pull_request",

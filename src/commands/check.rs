@@ -471,7 +471,7 @@ impl CheckOutput {
                     id: r.id.to_string(),
                     met: r.met,
                     detail: r.detail.clone(),
-                    docs: format!("{}#{}", crate::commands::grant::REQUIREMENTS_DOC, r.id),
+                    docs: format!("{}#{}", crate::report::REQUIREMENTS_DOC, r.id),
                 })
                 .collect(),
             approvers: d

@@ -30,9 +30,9 @@ use crate::event::Shape;
 use crate::event::{EventOutcome, RequestKeys, parse_event, read_event_file};
 use crate::forge::{
     Comment, Evidence, Forge, ForgeConfig, GitHub, Memo, RepoRef, Repository, Viewer,
-    gather_evidence, reparse_with_head_commit,
 };
 use crate::gather;
+use crate::gather::{gather_evidence, reparse_with_head_commit};
 use crate::identity::{
     IdentityInputs, request_job_token, unverified_claim, verified_identity_with, verify_job_token,
 };
@@ -45,9 +45,7 @@ use crate::report::summary::{Links, SummaryView, render_summary, rfc3339};
 use crate::runner::RunnerHints;
 use crate::secret::Secret;
 
-/// Where docs links in summaries and comments point.
-pub const REQUIREMENTS_DOC: &str =
-    "https://github.com/prod-access/prod-access/blob/main/docs/requirements.md";
+use crate::report::REQUIREMENTS_DOC;
 
 /// The variable a grant adds to `GITHUB_ENV` so a second `grant` for the same run attempt
 /// and scope in this job is refused (`not-already-granted`). Forging it can only deny.

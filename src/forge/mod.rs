@@ -5,7 +5,6 @@
 //! - [`Forge`]: the questions the tool asks a forge, answered in those neutral models.
 //! - [`github`]: the GitHub REST implementation (reqwest from [`crate::http`]: pinned roots,
 //!   no redirects; size-capped bodies; bounded retries; one deadline for everything).
-//! - [`evidence`]: [`gather_evidence`], which asks exactly what the rules need.
 //!
 //! SECURITY: every failure here fails closed. A [`ForgeError`] is exit 3 (upstream), except
 //! configuration errors (a team the token cannot see, the policy missing on the default
@@ -13,14 +12,12 @@
 //! method and path template (`GET /repos/{owner}/{repo}/pulls/{pull_number}`), never the
 //! token, never a response body.
 
-pub mod evidence;
 pub mod github;
 pub mod memo;
 
 use std::future::Future;
 
 pub use crate::facts::*;
-pub use evidence::{gather_evidence, reparse_with_head_commit};
 pub use github::{ForgeConfig, GitHub};
 pub use memo::{Ask, Memo};
 

@@ -55,7 +55,7 @@ pub fn print_decision(console: &mut Console, decision: &Decision, granted_word: 
             "denied: {}: {} (see {}#{})",
             r.id,
             log_inline(&r.detail, 500),
-            crate::commands::grant::REQUIREMENTS_DOC,
+            crate::report::REQUIREMENTS_DOC,
             r.id
         ));
     }

@@ -6,3 +6,7 @@
 pub mod comment;
 pub mod console;
 pub mod summary;
+
+/// Where docs links in summaries and comments point.
+pub const REQUIREMENTS_DOC: &str =
+    "https://github.com/prod-access/prod-access/blob/main/docs/requirements.md";

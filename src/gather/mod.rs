@@ -1,4 +1,7 @@
-//! The waves of a decision: which forge questions to ask ahead, from hints.
+//! Gathering the facts of a decision: [`evidence`] asks exactly what the rules need, with
+//! confirmed arguments; the waves below decide which of those questions to ask ahead, from
+//! hints.
+
 //!
 //! `grant` reads its facts in three sequential round trips (plus the audit comment): the
 //! questions it will ask are known, up to their arguments, from hints it has before any
@@ -12,6 +15,10 @@
 //! The answers go into a [`Memo`]; the pipeline then runs as if nothing had been fetched,
 //! asking with arguments it confirmed, and takes an answer only where its question equals
 //! one asked here. SECURITY: nothing here decides anything; a wrong hint costs a round trip.
+
+pub mod evidence;
+
+pub use evidence::{gather_evidence, reparse_with_head_commit};
 
 use serde_json::Value;
 

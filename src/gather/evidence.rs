@@ -23,12 +23,11 @@ use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use super::{
-    Evidence, Forge, ForgeError, ForgeResult, Membership, PullRequest, Repository, UserRef,
-};
 use crate::decide::Request;
 use crate::decide::approvals::latest_opinions;
 use crate::event::{EventOutcome, Shape};
+use crate::facts::{Evidence, Membership, PullRequest, Repository, UserRef};
+use crate::forge::{Forge, ForgeError, ForgeResult};
 use crate::oidc::VerifiedIdentity;
 use crate::policy::{Policy, Principal};
 
@@ -183,7 +182,7 @@ pub async fn gather_evidence<F: Forge>(
         Ok::<_, ForgeError>((u.key(), forge.permission(repo, &u.login).await?))
     }))
     .buffer_unordered(CONCURRENCY)
-    .try_collect::<Vec<(String, super::PermissionAnswer)>>();
+    .try_collect::<Vec<(String, crate::facts::PermissionAnswer)>>();
     // The PR head, read again after the reviews (beside the permissions: no extra round
     // trip). A push between the two reads denies (`head-current`).
     let head_again = async {
@@ -225,7 +224,7 @@ pub async fn gather_evidence<F: Forge>(
                 evidence.permission_user_ids.insert(login.clone(), id);
                 answer.permission
             }
-            None => super::Permission::None,
+            None => crate::facts::Permission::None,
         };
         evidence.permissions.insert(login, permission);
     }
