@@ -26,131 +26,96 @@ use crate::runner::RunnerHints;
 pub use request::{ReasonSource, Request, RequestInputs, ScopeSource, resolve_request};
 pub use rules::decide;
 
-/// Every requirement a decision can check. The kebab-case id (`as_str`) appears unchanged in
-/// stderr, the step summary, the PR comment and the anchor in `docs/requirements.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RequirementId {
-    /// The request is not ambiguous (no request key given twice).
-    RequestUnambiguous,
-    /// The requested scope (from label, trailer or input) exists in the policy.
-    ScopeKnown,
-    /// A reason was given.
-    ReasonPresent,
-    /// The reason matches `request.reason_pattern`.
-    ReasonPattern,
-    /// The requested TTL is at most the scope's `max_ttl`.
-    TtlWithinMax,
-    /// The runner's environment variables agree with the verified token.
-    RunnerEnvConsistent,
-    /// The token's repository id is the id of the repository it names.
-    RepositoryIdentity,
-    /// Every claim the policy names matches one of its patterns.
-    IdentityClaims,
-    /// The token's `environment` is one the scope allows.
-    EnvironmentAllowed,
-    /// The run, read again from the API, matches the token (event, head sha, attempt).
-    RunConsistent,
-    /// The requester (token actor, and a re-run's triggering actor) may request this scope.
-    RequesterAllowed,
-    /// The pull request whose approvals count was found.
-    PrFound,
-    /// The pull request is in the state the shape needs (open; merged for a push).
-    PrState,
-    /// The pull request does not come from a fork (unless `allow_forks`).
-    NotFromFork,
-    /// The approvals are for the code that runs: the PR head is the sha the event/run names.
-    HeadCurrent,
-    /// A PR named by a dispatch asks for this scope itself (a mapped label, or a
-    /// `Prod-Access:` line in its body or head commit).
-    PrRequestsScope,
-    /// The request's trailer is in the head commit as the API returns it.
-    TrailerPresent,
-    /// The request label is still on the PR.
-    LabelPresent,
-    /// The request label was last added by someone with write permission.
-    LabelAddedByWriter,
-    /// Approvals are on the PR's current head sha.
-    FreshApproval,
-    /// No approval by the PR author, the requester, or (strict) a commit author.
-    NotSelfApproved,
-    /// Approvals from bots never count.
-    NotBotApproved,
-    /// Approvers hold write permission or higher.
-    ApproverPermission,
-    /// Approvers are among the scope's `approvals.from`.
-    ApproverInGroup,
-    /// Enough valid approvals.
-    ApprovalsCount,
-    /// No blocking CHANGES_REQUESTED from someone with write permission.
-    NoChangesRequested,
-    /// No grant for this run attempt and scope exists already.
-    NotAlreadyGranted,
+/// Every requirement a decision can check, as one table (in report order): the variant, its
+/// kebab-case id (`as_str`: the same text in stderr, the step summary, the PR comment and the
+/// anchor in `docs/requirements.md`), the rule that checks it (in [`rules`]), and one line of
+/// what it checks. Adding a requirement is adding a row here, its rule, and its docs.
+macro_rules! requirements {
+    ($( $variant:ident = $id:literal, check: $check:expr, what: $what:literal; )*) => {
+        /// A requirement's identity. See [`RequirementId::what`] for each one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum RequirementId {
+            $( #[doc = $what] $variant, )*
+        }
+
+        impl RequirementId {
+            /// Every id, in report order.
+            pub const ALL: &'static [RequirementId] = &[ $( RequirementId::$variant, )* ];
+
+            /// The kebab-case id, also the docs anchor.
+            pub fn as_str(self) -> &'static str {
+                match self { $( RequirementId::$variant => $id, )* }
+            }
+
+            /// One line of what the requirement checks.
+            pub fn what(self) -> &'static str {
+                match self { $( RequirementId::$variant => $what, )* }
+            }
+
+            /// The rule that checks it: `None` where it does not apply to the request.
+            pub(crate) fn rule(self) -> rules::Rule {
+                match self { $( RequirementId::$variant => $check, )* }
+            }
+        }
+    };
 }
 
-impl RequirementId {
-    /// Every id, in report order.
-    pub const ALL: [RequirementId; 27] = [
-        RequirementId::RequestUnambiguous,
-        RequirementId::ScopeKnown,
-        RequirementId::ReasonPresent,
-        RequirementId::ReasonPattern,
-        RequirementId::TtlWithinMax,
-        RequirementId::RunnerEnvConsistent,
-        RequirementId::RepositoryIdentity,
-        RequirementId::IdentityClaims,
-        RequirementId::EnvironmentAllowed,
-        RequirementId::RunConsistent,
-        RequirementId::RequesterAllowed,
-        RequirementId::PrFound,
-        RequirementId::PrState,
-        RequirementId::NotFromFork,
-        RequirementId::HeadCurrent,
-        RequirementId::PrRequestsScope,
-        RequirementId::TrailerPresent,
-        RequirementId::LabelPresent,
-        RequirementId::LabelAddedByWriter,
-        RequirementId::FreshApproval,
-        RequirementId::NotSelfApproved,
-        RequirementId::NotBotApproved,
-        RequirementId::ApproverPermission,
-        RequirementId::ApproverInGroup,
-        RequirementId::ApprovalsCount,
-        RequirementId::NoChangesRequested,
-        RequirementId::NotAlreadyGranted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequirementId::RequestUnambiguous => "request-unambiguous",
-            RequirementId::ScopeKnown => "scope-known",
-            RequirementId::ReasonPresent => "reason-present",
-            RequirementId::ReasonPattern => "reason-pattern",
-            RequirementId::TtlWithinMax => "ttl-within-max",
-            RequirementId::RunnerEnvConsistent => "runner-env-consistent",
-            RequirementId::RepositoryIdentity => "repository-identity",
-            RequirementId::IdentityClaims => "identity-claims",
-            RequirementId::EnvironmentAllowed => "environment-allowed",
-            RequirementId::RunConsistent => "run-consistent",
-            RequirementId::RequesterAllowed => "requester-allowed",
-            RequirementId::PrFound => "pr-found",
-            RequirementId::PrState => "pr-state",
-            RequirementId::NotFromFork => "not-from-fork",
-            RequirementId::HeadCurrent => "head-current",
-            RequirementId::PrRequestsScope => "pr-requests-scope",
-            RequirementId::TrailerPresent => "trailer-present",
-            RequirementId::LabelPresent => "label-present",
-            RequirementId::LabelAddedByWriter => "label-added-by-writer",
-            RequirementId::FreshApproval => "fresh-approval",
-            RequirementId::NotSelfApproved => "not-self-approved",
-            RequirementId::NotBotApproved => "not-bot-approved",
-            RequirementId::ApproverPermission => "approver-permission",
-            RequirementId::ApproverInGroup => "approver-in-group",
-            RequirementId::ApprovalsCount => "approvals-count",
-            RequirementId::NoChangesRequested => "no-changes-requested",
-            RequirementId::NotAlreadyGranted => "not-already-granted",
-        }
-    }
+requirements! {
+    RequestUnambiguous = "request-unambiguous", check: |c| c.request_unambiguous(),
+        what: "The request is not ambiguous (no request key given twice).";
+    ScopeKnown = "scope-known", check: |c| c.scope_known(),
+        what: "The requested scope (from label, trailer or input) exists in the policy.";
+    ReasonPresent = "reason-present", check: |c| c.reason_present(),
+        what: "A reason was given.";
+    ReasonPattern = "reason-pattern", check: |c| c.reason_pattern(),
+        what: "The reason matches `request.reason_pattern`.";
+    TtlWithinMax = "ttl-within-max", check: |c| c.ttl_within_max(),
+        what: "The requested TTL is at most the scope's `max_ttl`.";
+    RunnerEnvConsistent = "runner-env-consistent", check: |c| c.runner_env_consistent(),
+        what: "The runner's environment variables agree with the verified token.";
+    RepositoryIdentity = "repository-identity", check: |c| c.repository_identity(),
+        what: "The token's repository id is the id of the repository it names.";
+    IdentityClaims = "identity-claims", check: |c| c.identity_claims(),
+        what: "Every claim the policy names matches one of its patterns.";
+    EnvironmentAllowed = "environment-allowed", check: |c| c.environment_allowed(),
+        what: "The token's `environment` is one the scope allows.";
+    RunConsistent = "run-consistent", check: |c| c.run_consistent(),
+        what: "The run, read again from the API, matches the token (event, head sha, attempt) and lists the PR of a PR event at its head.";
+    RequesterAllowed = "requester-allowed", check: |c| c.requester_allowed(),
+        what: "The requester (token actor, and a re-run's triggering actor) may request this scope.";
+    PrFound = "pr-found", check: |c| c.pr_found(),
+        what: "The pull request whose approvals count was found.";
+    PrState = "pr-state", check: |c| c.pr_state(),
+        what: "The pull request is in the state the shape needs (open; merged for a push).";
+    NotFromFork = "not-from-fork", check: |c| c.not_from_fork(),
+        what: "The pull request does not come from a fork (unless `allow_forks`).";
+    HeadCurrent = "head-current", check: |c| c.head_current(),
+        what: "The approvals are for the code that runs: the PR head is the sha the event/run names, and did not move while the request was checked.";
+    PrRequestsScope = "pr-requests-scope", check: |c| c.pr_requests_scope(),
+        what: "A PR named by a dispatch asks for this scope itself (a mapped label, or a `Prod-Access:` line in its body or head commit).";
+    TrailerPresent = "trailer-present", check: |c| c.trailer_present(),
+        what: "The request's trailer is in the head commit as the API returns it.";
+    LabelPresent = "label-present", check: |c| c.label_present(),
+        what: "The request label is still on the PR.";
+    LabelAddedByWriter = "label-added-by-writer", check: |c| c.label_added_by_writer(),
+        what: "The request label was last added by someone with write permission.";
+    FreshApproval = "fresh-approval", check: |c| c.approval_filter(RequirementId::FreshApproval),
+        what: "Approvals are on the PR's current head sha.";
+    NotSelfApproved = "not-self-approved", check: |c| c.approval_filter(RequirementId::NotSelfApproved),
+        what: "No approval by the PR author, the requester, or (strict) a commit author.";
+    NotBotApproved = "not-bot-approved", check: |c| c.approval_filter(RequirementId::NotBotApproved),
+        what: "Approvals from bots never count.";
+    ApproverPermission = "approver-permission", check: |c| c.approval_filter(RequirementId::ApproverPermission),
+        what: "Approvers hold write permission or higher.";
+    ApproverInGroup = "approver-in-group", check: |c| c.approval_filter(RequirementId::ApproverInGroup),
+        what: "Approvers are among the scope's `approvals.from`.";
+    ApprovalsCount = "approvals-count", check: |c| c.approvals_count(),
+        what: "Enough valid approvals.";
+    NoChangesRequested = "no-changes-requested", check: |c| c.no_changes_requested(),
+        what: "No blocking CHANGES_REQUESTED from someone with write permission.";
+    NotAlreadyGranted = "not-already-granted", check: |c| c.not_already_granted(),
+        what: "No grant for this run attempt and scope exists already.";
 }
 
 impl std::fmt::Display for RequirementId {

@@ -66,7 +66,10 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
 }
 
 /// `Some((met, detail))` for a requirement that applies; `None` for one that does not.
-type Check = Option<(bool, String)>;
+pub(crate) type Check = Option<(bool, String)>;
+
+/// The rule of one requirement (see the table in [`super`]).
+pub(crate) type Rule = fn(&Context<'_>) -> Check;
 
 fn met(detail: impl Into<String>) -> Check {
     Some((true, detail.into()))
@@ -122,7 +125,7 @@ enum Source {
     Deployment,
 }
 
-struct Context<'a> {
+pub(crate) struct Context<'a> {
     policy: &'a Policy,
     request: &'a Request,
     identity: &'a VerifiedIdentity,
@@ -219,41 +222,12 @@ impl<'a> Context<'a> {
     }
 
     fn check(&self, id: RequirementId) -> Check {
-        use RequirementId as R;
-        match id {
-            R::RequestUnambiguous => self.request_unambiguous(),
-            R::ScopeKnown => self.scope_known(),
-            R::ReasonPresent => self.reason_present(),
-            R::ReasonPattern => self.reason_pattern(),
-            R::TtlWithinMax => self.ttl_within_max(),
-            R::RunnerEnvConsistent => self.runner_env_consistent(),
-            R::RepositoryIdentity => self.repository_identity(),
-            R::IdentityClaims => self.identity_claims(),
-            R::EnvironmentAllowed => self.environment_allowed(),
-            R::RunConsistent => self.run_consistent(),
-            R::RequesterAllowed => self.requester_allowed(),
-            R::PrFound => self.pr_found(),
-            R::PrState => self.pr_state(),
-            R::NotFromFork => self.not_from_fork(),
-            R::HeadCurrent => self.head_current(),
-            R::PrRequestsScope => self.pr_requests_scope(),
-            R::TrailerPresent => self.trailer_present(),
-            R::LabelPresent => self.label_present(),
-            R::LabelAddedByWriter => self.label_added_by_writer(),
-            R::FreshApproval
-            | R::NotSelfApproved
-            | R::NotBotApproved
-            | R::ApproverPermission
-            | R::ApproverInGroup => self.approval_filter(id),
-            R::ApprovalsCount => self.approvals_count(),
-            R::NoChangesRequested => self.no_changes_requested(),
-            R::NotAlreadyGranted => self.not_already_granted(),
-        }
+        (id.rule())(self)
     }
 
     // --- the request -------------------------------------------------------------------
 
-    fn request_unambiguous(&self) -> Check {
+    pub(crate) fn request_unambiguous(&self) -> Check {
         if self.request.ambiguous.is_empty() {
             return met("every request key has a single value");
         }
@@ -275,7 +249,7 @@ impl<'a> Context<'a> {
         ))
     }
 
-    fn scope_known(&self) -> Check {
+    pub(crate) fn scope_known(&self) -> Check {
         let known = || {
             self.policy
                 .scopes
@@ -328,7 +302,7 @@ impl<'a> Context<'a> {
             .filter(|r| !r.is_empty())
     }
 
-    fn reason_present(&self) -> Check {
+    pub(crate) fn reason_present(&self) -> Check {
         let Some(reason) = self.reason() else {
             let hint = match self.request.shape {
                 Shape::Label => format!(
@@ -389,7 +363,7 @@ impl<'a> Context<'a> {
         met(format!("reason \"{reason}\""))
     }
 
-    fn reason_pattern(&self) -> Check {
+    pub(crate) fn reason_pattern(&self) -> Check {
         let Some(pattern) = &self.policy.request.reason_pattern else {
             return met("the policy sets no `reason_pattern`");
         };
@@ -412,7 +386,7 @@ impl<'a> Context<'a> {
         (!ttl.is_zero() && ttl <= scope.max_ttl).then_some(ttl)
     }
 
-    fn ttl_within_max(&self) -> Check {
+    pub(crate) fn ttl_within_max(&self) -> Check {
         let scope = self.scope?;
         let (ttl, from) = match self.request.ttl {
             Some(t) => (t, "requested"),
@@ -438,7 +412,7 @@ impl<'a> Context<'a> {
 
     // --- the identity ------------------------------------------------------------------
 
-    fn runner_env_consistent(&self) -> Check {
+    pub(crate) fn runner_env_consistent(&self) -> Check {
         let id = self.identity;
         let h = self.runner;
         let pairs: [(&str, &Option<String>, String); 7] = [
@@ -476,7 +450,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn repository_identity(&self) -> Check {
+    pub(crate) fn repository_identity(&self) -> Check {
         let id = self.identity;
         match self.evidence.repository_id {
             Some(api) if api == id.repository_id => {
@@ -494,7 +468,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn identity_claims(&self) -> Check {
+    pub(crate) fn identity_claims(&self) -> Check {
         let rules = &self.policy.identity.claims;
         if rules.is_empty() {
             return met("the policy binds no claims");
@@ -539,7 +513,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn environment_allowed(&self) -> Check {
+    pub(crate) fn environment_allowed(&self) -> Check {
         let scope = self.scope?;
         if scope.environments.is_empty() {
             return met(format!("scope {} allows any environment", scope.name));
@@ -570,7 +544,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn run_consistent(&self) -> Check {
+    pub(crate) fn run_consistent(&self) -> Check {
         let id = self.identity;
         let mut bad = Vec::new();
         if self.request.event_name != id.event_name {
@@ -723,7 +697,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn requester_allowed(&self) -> Check {
+    pub(crate) fn requester_allowed(&self) -> Check {
         let scope = self.scope?;
         let mut who: Vec<(&UserRef, &str)> = vec![(&self.requester, "requester")];
         let mut bad = Vec::new();
@@ -786,7 +760,7 @@ impl<'a> Context<'a> {
 
     // --- the pull request --------------------------------------------------------------
 
-    fn pr_found(&self) -> Check {
+    pub(crate) fn pr_found(&self) -> Check {
         if self.source != Source::PullRequest {
             return None;
         }
@@ -811,7 +785,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn pr_state(&self) -> Check {
+    pub(crate) fn pr_state(&self) -> Check {
         let pr = self.pr?;
         let n = pr.number;
         if self.push {
@@ -843,7 +817,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn not_from_fork(&self) -> Check {
+    pub(crate) fn not_from_fork(&self) -> Check {
         let pr = self.pr?;
         let scope = self.scope?;
         match (pr.from_fork, scope.allow_forks) {
@@ -860,7 +834,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn head_current(&self) -> Check {
+    pub(crate) fn head_current(&self) -> Check {
         let sha = self.identity.sha.as_str();
         if self.push {
             return match self.request.head_sha.as_deref() {
@@ -937,7 +911,7 @@ impl<'a> Context<'a> {
     /// SECURITY: a dispatch that names a PR counts that PR's approvals only if the PR asked
     /// for this scope itself; otherwise any approved PR whose head is the commit (a
     /// main-to-release merge, say) would launder its approvals into production access.
-    fn pr_requests_scope(&self) -> Check {
+    pub(crate) fn pr_requests_scope(&self) -> Check {
         if self.request.shape != Shape::Dispatch || self.source != Source::PullRequest {
             return None;
         }
@@ -1013,7 +987,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn trailer_present(&self) -> Check {
+    pub(crate) fn trailer_present(&self) -> Check {
         if self.request.shape != Shape::Trailer {
             return None;
         }
@@ -1027,7 +1001,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn label_present(&self) -> Check {
+    pub(crate) fn label_present(&self) -> Check {
         if self.request.shape != Shape::Label {
             return None;
         }
@@ -1048,7 +1022,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn label_added_by_writer(&self) -> Check {
+    pub(crate) fn label_added_by_writer(&self) -> Check {
         if self.request.shape != Shape::Label {
             return None;
         }
@@ -1092,7 +1066,7 @@ impl<'a> Context<'a> {
 
     // --- approvals ---------------------------------------------------------------------
 
-    fn approval_filter(&self, id: RequirementId) -> Check {
+    pub(crate) fn approval_filter(&self, id: RequirementId) -> Check {
         let tally = self.tally.as_ref()?;
         let scope = self.scope?;
         let pr_head = match &tally.target {
@@ -1137,7 +1111,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn approvals_count(&self) -> Check {
+    pub(crate) fn approvals_count(&self) -> Check {
         let tally = self.tally.as_ref()?;
         let scope = self.scope?;
         let counted = tally
@@ -1211,7 +1185,7 @@ impl<'a> Context<'a> {
         unmet(sentence)
     }
 
-    fn no_changes_requested(&self) -> Check {
+    pub(crate) fn no_changes_requested(&self) -> Check {
         let tally = self.tally.as_ref()?;
         if tally.blockers.is_empty() {
             return met(match tally.target {
@@ -1229,7 +1203,7 @@ impl<'a> Context<'a> {
         )
     }
 
-    fn not_already_granted(&self) -> Check {
+    pub(crate) fn not_already_granted(&self) -> Check {
         let scope = self.request.scope.as_deref().unwrap_or("(no scope)");
         if self.evidence.already_granted {
             unmet(format!(
