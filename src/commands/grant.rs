@@ -20,8 +20,8 @@ use crate::cli::{IfNoRequest, Inputs};
 use crate::credential::{
     AnyProvider, GrantContext, Minted, Provider, RevokeHandle, RevokeOutcome, revoke_keyless,
 };
-use crate::decide::RequirementId;
 use crate::decide::{Decision, DecisionInput, Request, RequestInputs, decide, resolve_request};
+use crate::decide::{RequirementId, Verdict};
 use crate::emit::escape::log_inline;
 use crate::emit::files::{RunnerFiles, RunnerPaths};
 use crate::emit::{Console, Level, Masked};
@@ -624,46 +624,42 @@ impl<F: Forge> GrantJob<'_, F> {
         };
         let pr_number = d.audit_pr();
 
-        if !d.decision.granted() {
-            for r in d.decision.unmet() {
-                console.annotation(
-                    Level::Error,
-                    &format!("prod-access denied: {}", r.id),
-                    &r.detail,
-                );
-            }
-            let record = AuditRecord::from_decision(&d.decision, grant_id, run, reason);
-            let summary = render_summary(&SummaryView::from_decision(&d.decision, reason, &links));
-            files.append_summary(&summary)?;
-            files.write_outputs(&[("requested", "true"), ("granted", "false")])?;
-            trail.written = true;
-            if let Some(n) = pr_number {
-                // The denial is already the safe outcome: a comment that cannot be written is
-                // reported, and the exit code stays "denied".
-                if let Err(e) = forge
-                    .create_comment(&runner.repo, n, &render(&record, &links))
-                    .await
-                {
-                    console.error(&format!("the denial comment could not be written: {e}"));
+        let (scope, ttl) = match d.decision.verdict(&d.policy) {
+            Verdict::Granted { scope, ttl, .. } => (scope, ttl),
+            Verdict::Denied { unmet } => {
+                for r in unmet {
+                    console.annotation(
+                        Level::Error,
+                        &format!("prod-access denied: {}", r.id),
+                        &r.detail,
+                    );
                 }
+                let record = AuditRecord::from_decision(&d.decision, grant_id, run, reason);
+                let summary =
+                    render_summary(&SummaryView::from_decision(&d.decision, reason, &links));
+                files.append_summary(&summary)?;
+                files.write_outputs(&[("requested", "true"), ("granted", "false")])?;
+                trail.written = true;
+                if let Some(n) = pr_number {
+                    // The denial is already the safe outcome: a comment that cannot be written is
+                    // reported, and the exit code stays "denied".
+                    if let Err(e) = forge
+                        .create_comment(&runner.repo, n, &render(&record, &links))
+                        .await
+                    {
+                        console.error(&format!("the denial comment could not be written: {e}"));
+                    }
+                }
+                return Ok(ExitClass::Denied);
             }
-            return Ok(ExitClass::Denied);
-        }
+        };
         if inputs.dry_run {
             console.say("prod-access: dry run: would be granted; nothing minted");
             files.write_outputs(&[("requested", "true"), ("granted", "false")])?;
             trail.written = true;
             return Ok(ExitClass::Ok);
         }
-        let Some(scope_name) = d.decision.scope.clone() else {
-            return Err(Error::Denied("no scope".into()));
-        };
-        let Some(scope) = d.policy.scopes.get(&scope_name) else {
-            return Err(Error::Denied("no scope".into()));
-        };
-        let Some(ttl) = d.decision.ttl else {
-            return Err(Error::Denied("no ttl".into()));
-        };
+        let scope_name = scope.name.clone();
         // Should the provider or the mint fail, the bound PR says so (the trail posts it).
         if let Some(n) = pr_number {
             let mut record = AuditRecord::from_decision(&d.decision, grant_id.clone(), run, reason);

@@ -174,6 +174,38 @@ impl Decision {
     pub fn requirement(&self, id: RequirementId) -> Option<&Requirement> {
         self.requirements.iter().find(|r| r.id == id)
     }
+
+    /// The outcome, typed: a grant carries the policy's scope and the lifetime, so nothing
+    /// after the decision looks the scope up again or guards a missing TTL.
+    pub fn verdict<'a>(&'a self, policy: &'a Policy) -> Verdict<'a> {
+        let scope = self.scope.as_ref().and_then(|s| policy.scopes.get(s));
+        match (self.granted(), scope, self.ttl) {
+            (true, Some(scope), Some(ttl)) => Verdict::Granted {
+                scope,
+                ttl,
+                approvers: &self.approvers,
+                break_glass: self.break_glass,
+            },
+            // SECURITY: anything but a complete grant is a denial.
+            _ => Verdict::Denied {
+                unmet: self.unmet().collect(),
+            },
+        }
+    }
+}
+
+/// A [`Decision`] as the pipeline acts on it ([`Decision::verdict`]).
+#[derive(Debug)]
+pub enum Verdict<'a> {
+    Granted {
+        scope: &'a crate::policy::Scope,
+        ttl: Duration,
+        approvers: &'a [Approver],
+        break_glass: bool,
+    },
+    Denied {
+        unmet: Vec<&'a Requirement>,
+    },
 }
 
 /// Everything [`decide`] reads.

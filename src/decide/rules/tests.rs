@@ -1706,3 +1706,30 @@ fn a_login_only_triggering_actor_still_excludes_its_namesakes() {
     s.run_mut().triggering_actor = Some(UserRef::new("Alice", None));
     assert_denied(&s.decide(), &[NotSelfApproved, ApprovalsCount]);
 }
+
+#[test]
+fn a_verdict_grants_only_a_complete_decision() {
+    use crate::decide::Verdict;
+    let s = Scenario::label();
+    let d = s.decide();
+    match d.verdict(&s.policy) {
+        Verdict::Granted { scope, ttl, .. } => {
+            assert_eq!(scope.name, "db-read");
+            assert_eq!(Some(ttl), d.ttl);
+        }
+        Verdict::Denied { unmet } => panic!("denied: {unmet:?}"),
+    }
+    // A scope the policy does not have, a missing TTL, an unmet requirement: denied.
+    let mut other = s.policy.clone();
+    other.scopes.clear();
+    assert!(matches!(d.verdict(&other), Verdict::Denied { .. }));
+    let mut no_ttl = d.clone();
+    no_ttl.ttl = None;
+    assert!(matches!(no_ttl.verdict(&s.policy), Verdict::Denied { .. }));
+    let mut one_unmet = d.clone();
+    one_unmet.requirements[0].met = false;
+    match one_unmet.verdict(&s.policy) {
+        Verdict::Denied { unmet } => assert_eq!(unmet.len(), 1),
+        Verdict::Granted { .. } => panic!("granted with an unmet requirement"),
+    }
+}
