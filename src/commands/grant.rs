@@ -162,6 +162,13 @@ impl Decided {
     }
 }
 
+/// What the waves prepared for [`verified_job`]: the policy parsed (with the text it was
+/// parsed from) and the job token verified against it.
+pub struct Prepared {
+    pub policy: Option<(String, Policy)>,
+    pub identity: Option<PreparedIdentity>,
+}
+
 /// A job token requested and verified ahead (the waves), with what it was verified against.
 pub struct PreparedIdentity {
     pub issuer: String,
@@ -234,9 +241,10 @@ pub async fn decide_online<F: Forge>(
     );
     // Wave 2: the token verified against the policy's issuer (discovery beside the key set)
     // beside the permissions, memberships and the PR read again.
-    let policy_hint = memo
+    // The policy, parsed once: the pipeline takes this parse when its text is the same.
+    let policy_hint: Option<(String, Policy)> = memo
         .peek_policy(&runner.repo, &inputs.policy)
-        .and_then(|text| load_policy(&text).ok());
+        .and_then(|text| load_policy(&text).ok().map(|policy| (text, policy)));
     let actor = token
         .as_ref()
         .ok()
@@ -245,13 +253,13 @@ pub async fn decide_online<F: Forge>(
         &memo,
         &runner.repo,
         &hints,
-        policy_hint.as_ref(),
+        policy_hint.as_ref().map(|(_, policy)| policy),
         &request_inputs,
         &payload,
         actor.as_deref(),
     );
     let verify = async {
-        let policy = policy_hint.as_ref()?;
+        let (_, policy) = policy_hint.as_ref()?;
         let (issuer, audience) = (&policy.identity.issuer, &policy.identity.audience);
         let identity = async {
             // A policy whose audience differs from the input's needs a token for its own.
@@ -270,7 +278,11 @@ pub async fn decide_online<F: Forge>(
             identity,
         })
     };
-    let (prepared, ()) = tokio::join!(verify, memo.prefetch(second));
+    let (identity, ()) = tokio::join!(verify, memo.prefetch(second));
+    let prepared = Prepared {
+        policy: policy_hint,
+        identity,
+    };
 
     // The pipeline, asking with confirmed arguments; the answers above serve where they fit.
     let forge = &memo;
@@ -278,7 +290,7 @@ pub async fn decide_online<F: Forge>(
         repository,
         policy,
         identity,
-    } = verified_job(forge, runner, inputs, env, config, prepared).await?;
+    } = verified_job(forge, runner, inputs, env, config, Some(prepared)).await?;
 
     let keys = RequestKeys {
         trailer: policy.request.trailer.clone(),
@@ -349,8 +361,12 @@ pub async fn verified_job<F: Forge>(
     inputs: &Inputs,
     env: &dyn Fn(&str) -> Option<String>,
     config: &FlowConfig,
-    prepared: Option<PreparedIdentity>,
+    prepared: Option<Prepared>,
 ) -> Result<JobFacts, Error> {
+    let (parsed, prepared) = match prepared {
+        Some(p) => (p.policy, p.identity),
+        None => (None, None),
+    };
     // SECURITY: without a token request URL there is no identity; fail before any request.
     require_token_env(env)?;
     // The repository named by the runner only locates the policy; the verified token must
@@ -359,7 +375,10 @@ pub async fn verified_job<F: Forge>(
     let policy_text = forge
         .policy_file(&runner.repo, &inputs.policy, None)
         .await?;
-    let policy = load_policy(&policy_text)?;
+    let policy = match parsed {
+        Some((text, policy)) if text == policy_text => policy,
+        _ => load_policy(&policy_text)?,
+    };
     if inputs.audience != policy.identity.audience
         && inputs.audience != crate::policy::DEFAULT_AUDIENCE
     {
