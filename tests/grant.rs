@@ -360,7 +360,16 @@ fn online_check_decides_like_grant_and_mints_nothing() {
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert!(ok.stdout.contains("WOULD BE GRANTED"));
     assert!(!ok.stdout.contains("::add-mask::"));
-    assert!(ok.file("env").is_empty() && ok.file("output").is_empty());
+    assert!(ok.file("env").is_empty(), "check hands nothing to the job");
+    // Contract §5: every exit of `check` writes requested/granted (never true) and a summary.
+    let out = ok.pairs("output");
+    assert_eq!(out.get("requested").map(String::as_str), Some("true"));
+    assert_eq!(out.get("granted").map(String::as_str), Some("false"));
+    assert!(
+        ok.file("summary.md")
+            .contains("would be granted (nothing minted)")
+    );
+    assert!(denied.file("summary.md").contains("would be denied"));
     assert!(story.comments().is_empty(), "check writes no comment");
 }
 

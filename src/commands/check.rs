@@ -109,7 +109,9 @@ fn run_inner(
 }
 
 /// The decision `grant` would make in this job, read from the job token and the forge API;
-/// nothing minted, nothing written to the runner's files.
+/// nothing minted. Like `grant`, every exit writes `requested` and `granted` (always `false`:
+/// `check` grants nothing) to `GITHUB_OUTPUT` and a summary that says what happened
+/// (contract §5), where the runner gives those files.
 fn run_online(
     args: &CheckArgs,
     inputs: &Inputs,
@@ -121,10 +123,71 @@ fn run_online(
     let config = FlowConfig::default();
     let forge = grant::github(&runner, inputs, &config)?;
     let found =
-        crate::commands::block_on(grant::decide_online(&forge, &runner, inputs, env, &config))?;
-    match found {
+        crate::commands::block_on(grant::decide_online(&forge, &runner, inputs, env, &config));
+    write_check_trail(&runner, console, &found);
+    match found? {
         Found::NoRequest(why) => no_request(console, &why, inputs, args.json(), true),
         Found::Decided(d) => show(console, &d.decision, args.json(), true),
+    }
+}
+
+/// `requested`/`granted` and the step summary of an online `check`. A runner file that
+/// cannot be written is reported; the decision's exit code stands.
+fn write_check_trail(
+    runner: &crate::commands::grant::Runner,
+    console: &mut Console,
+    found: &Result<crate::commands::grant::Found, Error>,
+) {
+    use crate::commands::grant::Found;
+    use crate::emit::escape::markdown_inline;
+    let mut files = match crate::emit::files::RunnerFiles::open(&runner.paths) {
+        Ok(files) => files,
+        Err(e) => {
+            console.error(&format!("the runner files could not be opened: {e}"));
+            return;
+        }
+    };
+    let (requested, summary) = match found {
+        Ok(Found::NoRequest(why)) => (
+            false,
+            format!(
+                "## prod-access check: no request\n\n{}\n",
+                markdown_inline(why, 500)
+            ),
+        ),
+        Ok(Found::Decided(d)) => {
+            let verdict = if d.decision.granted() {
+                "would be granted"
+            } else {
+                "would be denied"
+            };
+            let mut text = format!(
+                "## prod-access check: {verdict} (nothing minted)\n\n| requirement | met | detail |\n| --- | --- | --- |\n"
+            );
+            for r in &d.decision.requirements {
+                text.push_str(&format!(
+                    "| `{}` | {} | {} |\n",
+                    r.id,
+                    if r.met { "yes" } else { "**no**" },
+                    markdown_inline(&r.detail, 300)
+                ));
+            }
+            (true, text)
+        }
+        Err(e) => (
+            false,
+            format!(
+                "## prod-access check: failed\n\n{}\n",
+                markdown_inline(&e.to_string(), 2000)
+            ),
+        ),
+    };
+    let requested = if requested { "true" } else { "false" };
+    if let Err(e) = files.write_outputs(&[("requested", requested), ("granted", "false")]) {
+        console.error(&format!("the outputs could not be written: {e}"));
+    }
+    if let Err(e) = files.append_summary(&summary) {
+        console.error(&format!("the summary could not be written: {e}"));
     }
 }
 
