@@ -2,40 +2,41 @@
 //!
 //! # Architecture
 //!
-//! Data flow of `grant` (contract §6):
+//! Data flow of `grant` (contract §6), one way:
 //!
 //! ```text
-//! inputs + event (hints) -> verified OIDC identity -> policy from the default branch
-//!   -> request -> evidence from the forge -> decision (pure) -> mint -> emit (mask first)
-//!   -> audit -> exit code          (any failure after the mint revokes first)
+//! inputs + event file (hints) -> the waves (gather): forge answers and the job token fetched
+//!   ahead by hints -> confirmed facts (facts: verified identity, repository, PR, reviews, run)
+//!   -> decision (decide, pure: a typed Verdict) -> mint (credential) -> emit (mask first)
+//!   -> audit (report: comment, summary) -> exit code (error)
+//!   (any failure, panic or signal after the mint revokes first; every exit writes the trail)
 //! ```
 //!
-//! | module | role |
-//! | --- | --- |
-//! | [`cli`] | clap definitions; every input also read from `INPUT_<NAME>` |
-//! | [`exit`] | the exit classes of contract §5 and their codes |
-//! | [`error`] | the top-level error and the one mapping to exit codes 0/1/2/3 |
-//! | [`secret`] | [`secret::Secret`]: redacted, zeroized, fingerprinted |
-//! | [`report`] | one renderer: the decision on the console, the step summary, the PR comment |
-//! | [`runner`] | the runner's environment as untrusted hints |
-//! | [`event`] | the three request shapes from the event payload; git's trailer rules |
-//! | [`identity`] | the job token from the runner, verified against the policy's issuer |
-//! | [`oidc`] | the verified job identity |
-//! | [`facts`] | the domain: what a decision reads (identity, repository, PR, reviews, run), no I/O |
-//! | [`forge`] | forge-neutral facts, the `Forge` trait, the GitHub REST client, evidence gathering |
-//! | [`gather`] | the waves: which forge questions to ask ahead, from hints |
-//! | [`http`] | the one HTTP client builder: pinned roots, no redirects |
-//! | [`no_dumps`] | core dumps off before any secret exists |
-//! | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
-//! | [`decide`] | the pure decision core: requirements met or unmet |
-//! | [`credential`] | trait `Provider` (mint, revoke, sweep); one file per kind (`jwt`) |
-//! | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
-//! | [`audit`] | the audit record and the PR comment (hidden marker, edit on revoke) |
-//! | [`commands`] | orchestration of each subcommand |
-//! | [`sim`] | loopback simulators (GitHub REST API, OIDC issuer) shared by `demo` and the tests |
+//! Floors, imports only ever going down (no module circle):
 //!
-//! The decision core ([`event`], [`policy`], [`decide`], [`emit::escape`]) is synchronous and
-//! does no I/O; async lives only at the network edge.
+//! | floor | module | role |
+//! | --- | --- | --- |
+//! | top | [`commands`] | orchestration of each subcommand (`grant` keeps the one audit trail) |
+//! | | [`cli`] | clap definitions; every input also read from `INPUT_<NAME>` |
+//! | | [`error`] | the top-level error: module errors in, the one mapping to exit codes and help |
+//! | | [`identity`] | the job token from the runner, verified against the policy's issuer |
+//! | orchestration | [`gather`] | the evidence a decision needs, and the waves that fetch it ahead |
+//! | rendering | [`report`] | one renderer: the decision on the console, the step summary, the PR comment |
+//! | network edge | [`forge`] | the `Forge` trait, the GitHub REST client, the `Memo` of answers fetched ahead |
+//! | | [`oidc`] | discovery, key sets and the strict verification of job tokens |
+//! | | [`http`] | the one HTTP client (pinned roots, no redirects), capped reads, the URL rules |
+//! | | [`credential`] | trait `Provider` (mint, revoke, sweep); one file per kind |
+//! | | [`sim`] | loopback simulators (GitHub REST API, OIDC issuer) for `demo` and the tests |
+//! | pure core | [`decide`] | the requirements as one table, each rule met or unmet; the `Verdict` |
+//! | | [`event`] | the three request shapes from the event payload; git's trailer rules |
+//! | | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
+//! | | [`audit`] | the audit record and its hidden marker |
+//! | | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
+//! | domain | [`facts`] | what a decision reads: identity, repository, PR, reviews, run, users by id |
+//! | base | [`exit`], [`secret`], [`runner`], [`strict_json`], [`no_dumps`] | exit classes, secrets, runner hints, duplicate-key-free JSON, no core dumps |
+//!
+//! The decision core imports no I/O module ([`decide`] reads [`facts`], [`event`],
+//! [`policy`] and [`runner`] hints only); async lives only at the network edge.
 
 pub mod audit;
 pub mod cli;
