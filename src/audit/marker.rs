@@ -53,7 +53,7 @@ impl Marker {
 /// re-rendering it gives the same line). A marker anywhere else, or with extra spaces,
 /// leading zeros or unknown fields, is not ours.
 ///
-/// SECURITY: this says nothing about who wrote the comment; see [`is_authored_by`].
+/// SECURITY: this says nothing about who wrote the comment; see [`crate::facts::Viewer::wrote`].
 pub fn find_marker(body: &str) -> Option<Marker> {
     let first = body.split('\n').next()?;
     let first = first.strip_suffix('\r').unwrap_or(first);

@@ -2,8 +2,8 @@
 //!
 //! Contract §6: the audit comment is part of the grant. `grant` writes it after masking and
 //! before handing the credential to the job; `revoke` finds it again by its hidden marker
-//! ([`comment::find_marker`], only on a comment the tool's own identity wrote) and edits it in
-//! place ([`comment::render_revoked`]). Denials get a comment too, listing what is missing.
+//! ([`marker::find_marker`], only on a comment the tool's own identity wrote) and edits it in
+//! place ([`crate::report::comment::render_revoked`]). Denials get a comment too, listing what is missing.
 //!
 //! SECURITY: the record holds the credential's kind and fingerprint, never the secret. User
 //! text (reason, logins, scope as requested, requirement details) is escaped when rendered,

@@ -260,7 +260,7 @@ impl RunnerFiles {
         write_pairs(self.state.as_mut(), FileKind::State, pairs, true)
     }
 
-    /// Appends markdown to the step summary (see [`super::summary`]). Without
+    /// Appends markdown to the step summary (see [`crate::report::summary`]). Without
     /// `GITHUB_STEP_SUMMARY` nothing is written.
     pub fn append_summary(&mut self, markdown: &str) -> Result<(), FilesError> {
         let Some(file) = self.step_summary.as_mut() else {

@@ -3,7 +3,7 @@
 //! SECURITY: every string a user controls (reason, logins, scope as requested, requirement
 //! details) goes through [`markdown_inline`] and is truncated, so it can neither ping, nor
 //! inject HTML, links or images, nor break the table (catalogue 45, 73). Links are built
-//! only from trusted parts and checked with [`markdown_url`]. The credential appears only as
+//! only from trusted parts and checked with [`crate::emit::escape::markdown_url`]. The credential appears only as
 //! its fingerprint.
 
 use std::time::Duration;
