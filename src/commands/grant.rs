@@ -721,16 +721,16 @@ impl<F: Forge> GrantJob<'_, F> {
             config,
         };
 
+        let audit = AuditTarget {
+            forge,
+            runner,
+            d: &d,
+            grant_id: &grant_id,
+            pr_number,
+            links: &links,
+            reason,
+        };
         if let Handoff::Exec(command) = handoff {
-            let audit = AuditTarget {
-                forge,
-                runner,
-                d: &d,
-                grant_id: &grant_id,
-                pr_number,
-                links: &links,
-                reason,
-            };
             let prepared = guarded(
                 signals,
                 inject_panic,
@@ -759,15 +759,6 @@ impl<F: Forge> GrantJob<'_, F> {
             None => key,
         };
         // From here on every failure, panic or signal revokes first.
-        let audit = AuditTarget {
-            forge,
-            runner,
-            d: &d,
-            grant_id: &grant_id,
-            pr_number,
-            links: &links,
-            reason,
-        };
         let handed = guarded(
             signals,
             inject_panic,

@@ -29,7 +29,7 @@ use crate::event::{EventOutcome, Shape};
 use crate::facts::{Evidence, Membership, PullRequest, Repository, UserRef};
 use crate::forge::{Forge, ForgeError, ForgeResult};
 use crate::oidc::VerifiedIdentity;
-use crate::policy::{Policy, Principal};
+use crate::policy::{Policy, Principal, Scope};
 
 /// Most forge requests in flight at once during the per-user phase.
 pub const CONCURRENCY: usize = 4;
@@ -154,24 +154,16 @@ pub async fn gather_evidence<F: Forge>(
     let mut pairs: Vec<(String, String, UserRef)> = Vec::new(); // (org, team, user)
     let mut teams: Vec<(String, String)> = Vec::new();
     if let Some(scope) = scope {
-        for (principals, users) in [
-            (&scope.approvals.from, &approvers),
-            (&scope.requesters, &requesters),
-        ] {
-            for p in principals {
-                let Principal::Team { org, team } = p else {
-                    continue;
-                };
-                if !teams.iter().any(|(o, t)| o == org && t == team) {
-                    teams.push((org.clone(), team.clone()));
-                }
-                for u in users.iter() {
-                    if !pairs
-                        .iter()
-                        .any(|(o, t, x)| o == org && t == team && x.key() == u.key())
-                    {
-                        pairs.push((org.clone(), team.clone(), u.clone()));
-                    }
+        for (org, team, users) in team_questions(scope, &approvers, &requesters) {
+            if !teams.iter().any(|(o, t)| o == org && t == team) {
+                teams.push((org.to_string(), team.to_string()));
+            }
+            for u in users {
+                if !pairs
+                    .iter()
+                    .any(|(o, t, x)| o == org && t == team && x.key() == u.key())
+                {
+                    pairs.push((org.to_string(), team.to_string(), u.clone()));
                 }
             }
         }
@@ -234,6 +226,27 @@ pub async fn gather_evidence<F: Forge>(
     }
     evidence.teams = by_team;
     Ok(evidence)
+}
+
+/// The teams a scope's rules name, each with the users checked against it: the teams of
+/// `approvals.from` for the approvers, the teams of `requesters` for the requesters.
+pub(crate) fn team_questions<'a, U>(
+    scope: &'a Scope,
+    approvers: &'a [U],
+    requesters: &'a [U],
+) -> Vec<(&'a str, &'a str, &'a [U])> {
+    let mut out = Vec::new();
+    for (principals, users) in [
+        (&scope.approvals.from, approvers),
+        (&scope.requesters, requesters),
+    ] {
+        for p in principals {
+            if let Principal::Team { org, team } = p {
+                out.push((org.as_str(), team.as_str(), users));
+            }
+        }
+    }
+    out
 }
 
 fn push_unique(list: &mut Vec<UserRef>, u: &UserRef) {

@@ -26,7 +26,7 @@ use crate::decide::approvals::latest_opinions;
 use crate::decide::{RequestInputs, resolve_request};
 use crate::event::{EventOutcome, RequestKeys, parse_event};
 use crate::forge::{Ask, Forge, Memo, RepoRef};
-use crate::policy::{Policy, Principal};
+use crate::policy::Policy;
 
 /// What the job knows before any answer. Every field is a hint.
 #[derive(Debug, Clone, Default)]
@@ -222,23 +222,15 @@ pub fn second_wave<F: Forge>(
         asks.push(Ask::Permission(repo.clone(), login.to_ascii_lowercase()));
     }
     if let Some(scope) = scope {
-        for (principals, users) in [
-            (&scope.approvals.from, &approvers),
-            (&scope.requesters, &requesters),
-        ] {
-            for p in principals {
-                let Principal::Team { org, team } = p else {
-                    continue;
-                };
-                let (org, team) = (org.to_ascii_lowercase(), team.to_ascii_lowercase());
-                asks.push(Ask::TeamVisible(org.clone(), team.clone()));
-                for login in users {
-                    asks.push(Ask::TeamMembership(
-                        org.clone(),
-                        team.clone(),
-                        login.to_ascii_lowercase(),
-                    ));
-                }
+        for (org, team, users) in evidence::team_questions(scope, &approvers, &requesters) {
+            let (org, team) = (org.to_ascii_lowercase(), team.to_ascii_lowercase());
+            asks.push(Ask::TeamVisible(org.clone(), team.clone()));
+            for login in users {
+                asks.push(Ask::TeamMembership(
+                    org.clone(),
+                    team.clone(),
+                    login.to_ascii_lowercase(),
+                ));
             }
         }
     }
