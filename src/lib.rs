@@ -23,13 +23,14 @@
 //! | orchestration | [`gather`] | the evidence a decision needs, and the waves that fetch it ahead |
 //! | rendering | [`report`] | one renderer: the decision on the console, the step summary, the PR comment |
 //! | network edge | [`forge`] | the `Forge` trait, the GitHub REST client, the `Memo` of answers fetched ahead |
-//! | | [`oidc`] | discovery, key sets and the strict verification of job tokens |
+//! | | [`oidc`] | discovery, key sets, and job tokens verified by [`jose`] (RS256, `identity.*`) |
 //! | | [`http`] | the one HTTP client (pinned roots, no redirects), capped reads, the URL rules |
 //! | | [`credential`] | trait `Provider` (mint, revoke, sweep); one file per kind |
 //! | | [`sim`] | loopback simulators (GitHub REST API, OIDC issuer) for `demo` and the tests |
 //! | pure core | [`decide`] | the requirements as one table, each rule met or unmet; the `Verdict` |
 //! | | [`event`] | the three request shapes from the event payload; git's trailer rules |
 //! | | [`policy`] | policy v1: raw YAML -> compiled [`policy::Policy`]; JSON Schema |
+//! | | [`jose`] | the one JWT/JWKS verifier, parameterised by algorithms (job tokens and `verify`) |
 //! | | [`audit`] | the audit record and its hidden marker |
 //! | | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
 //! | domain | [`facts`] | what a decision reads: identity, repository, PR, reviews, run, users by id |
@@ -52,6 +53,7 @@ pub mod forge;
 pub mod gather;
 pub mod http;
 pub mod identity;
+pub mod jose;
 pub mod no_dumps;
 pub mod oidc;
 pub mod policy;

@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::cli::InputArgs;
 use crate::commands::grant::{self, Job};
 use crate::credential::jwt_keys::jwks_document;
-use crate::credential::jwt_verify::{PublicKeySet, TokenExpectations, verify_token};
+use crate::credential::jwt_verify::{Expectations, parse_jwks, verify_token};
 use crate::emit::files::parse_runner_file;
 use crate::emit::{CaptureBuf, Console};
 use crate::error::{Error, ExitClass};
@@ -113,9 +113,9 @@ pub async fn run(console: &mut Console) -> Result<ExitClass, Error> {
     // What a production service does with the token: `prod-access verify`.
     if let Some((_, token)) = env.iter().find(|(k, _)| k == "PROD_ACCESS_TOKEN") {
         let jwks = jwks_document(&[story.signing_key.public_jwk().clone()]);
-        let keys = PublicKeySet::parse(&serde_json::to_vec(&jwks).unwrap_or_default())
-            .map_err(Error::Upstream)?;
-        let expect = TokenExpectations::new(
+        let keys = parse_jwks(&serde_json::to_vec(&jwks).unwrap_or_default())
+            .map_err(|e| Error::Upstream(e.to_string()))?;
+        let expect = Expectations::for_audience(
             "payments-api",
             Some("https://prod-access.demo.invalid".to_string()),
         );

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{JwksArgs, KeygenArgs, VerifyArgs};
 use crate::credential::jwt_keys::{self, KeyAlg, SigningKey};
-use crate::credential::jwt_verify::{self, PublicKeySet, TokenExpectations};
+use crate::credential::jwt_verify::{self, Expectations};
 use crate::emit::Console;
 use crate::error::{Error, ExitClass};
 use crate::secret::Secret;
@@ -128,7 +128,7 @@ pub fn verify(args: &VerifyArgs, console: &mut Console) -> Result<ExitClass, Err
     };
     let jwks_bytes = read_capped(&args.jwks, jwt_verify::MAX_JWKS_BYTES)?;
     refuse_private_key(&args.jwks, &jwks_bytes)?;
-    let keys = PublicKeySet::parse(&jwks_bytes).map_err(|e| Error::Config {
+    let keys = jwt_verify::parse_jwks(&jwks_bytes).map_err(|e| Error::Config {
         id: "config.jwks_invalid",
         detail: format!("{}: {e}", args.jwks.display()),
     })?;
@@ -141,11 +141,11 @@ pub fn verify(args: &VerifyArgs, console: &mut Console) -> Result<ExitClass, Err
             ),
         });
     }
-    let expect = TokenExpectations::new(args.audience.clone(), args.issuer.clone());
+    let expect = Expectations::for_audience(args.audience.clone(), args.issuer.clone());
     let now = chrono::Utc::now().timestamp();
     let claims =
         jwt_verify::verify_token(&token, &keys, &expect, now).map_err(|e| Error::TokenRefused {
-            id: e.id,
+            id: e.id(),
             detail: e.detail,
         })?;
     let text = serde_json::to_string_pretty(&serde_json::Value::Object(claims)).map_err(|e| {

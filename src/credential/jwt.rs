@@ -201,7 +201,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::jwt_keys::KeyAlg;
-    use super::super::jwt_verify::{PublicKeySet, TokenExpectations, verify_token};
+    use super::super::jwt_verify::{Expectations, Jwks, parse_jwks, verify_token};
     use super::super::{GrantId, jwt_keys};
     use super::*;
     use crate::policy::{ApprovalRules, Scope};
@@ -286,9 +286,9 @@ mod tests {
         serde_json::from_slice(&bytes).unwrap()
     }
 
-    fn set_of(i: &JwtIssuer) -> PublicKeySet {
+    fn set_of(i: &JwtIssuer) -> Jwks {
         let doc = jwt_keys::jwks_document(std::slice::from_ref(i.key().public_jwk()));
-        PublicKeySet::parse(doc.to_string().as_bytes()).unwrap()
+        parse_jwks(doc.to_string().as_bytes()).unwrap()
     }
 
     #[tokio::test]
@@ -336,7 +336,7 @@ mod tests {
             assert_eq!(m.handle.expires_at, m.expires_at);
 
             // The token verifies as a service would verify it.
-            let expect = TokenExpectations::new("payments-api", Some(ISS.into()));
+            let expect = Expectations::for_audience("payments-api", Some(ISS.into()));
             let claims = verify_token(token, &set_of(&iss), &expect, NOW + 1).unwrap();
             assert_eq!(claims["role"], "admin");
         }

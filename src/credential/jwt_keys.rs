@@ -50,26 +50,25 @@ impl KeyAlg {
         }
     }
 
+    /// The JWS algorithm of this key type: its names live once, in [`crate::jose::Alg`].
+    pub fn jose(self) -> crate::jose::Alg {
+        match self {
+            Self::Ed25519 => crate::jose::Alg::EdDsa,
+            Self::P256 => crate::jose::Alg::Es256,
+        }
+    }
+
     /// The JWS `alg` this key signs with.
     pub fn jws_alg(self) -> &'static str {
-        match self {
-            Self::Ed25519 => "EdDSA",
-            Self::P256 => "ES256",
-        }
+        self.jose().name()
     }
 
     pub fn kty(self) -> &'static str {
-        match self {
-            Self::Ed25519 => "OKP",
-            Self::P256 => "EC",
-        }
+        self.jose().kty()
     }
 
     pub fn crv(self) -> &'static str {
-        match self {
-            Self::Ed25519 => "Ed25519",
-            Self::P256 => "P-256",
-        }
+        self.jose().crv().unwrap_or_default()
     }
 }
 

@@ -23,11 +23,12 @@ use zeroize::Zeroizing;
 
 use super::VerifiedIdentity;
 use super::verify::{
-    Expectations, Jwks, VerifyError, VerifyErrorKind, parse_object_strict, verify,
+    Expectations, JOB_TOKEN, Jwks, VerifyError, VerifyErrorKind, parse_jwks, verify,
 };
 use crate::exit::ExitClass;
 use crate::http::url::{Url, check_issuer, check_url, same_origin};
 use crate::http::{BodyError, read_capped};
+use crate::jose::{parse_object_strict, quote_claim as short};
 use crate::secret::Secret;
 
 /// Limits for the identity requests.
@@ -331,7 +332,7 @@ impl OidcClient {
                 FetchErrorKind::JwksUnavailable,
             )
             .await?;
-        Jwks::parse(&body)
+        parse_jwks(&body)
             .map_err(|e| FetchError::new(FetchErrorKind::JwksInvalid, format!("{what}: {e}")))
     }
 
@@ -432,25 +433,6 @@ fn chain(e: reqwest::Error) -> String {
     out
 }
 
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    let mut out: String = s
-        .chars()
-        .take(120)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    if s.chars().count() > 120 {
-        out.push_str("...");
-    }
-    out
-}
-
 /// Key sets per issuer, kept for the life of the process.
 #[derive(Debug, Default)]
 pub struct JwksCache {
@@ -505,7 +487,16 @@ pub async fn verify_with_refetch(
     expect: &Expectations,
     now: i64,
 ) -> Result<VerifiedIdentity, OidcError> {
-    let keys = match cache.get(&expect.issuer) {
+    // SECURITY: no issuer, no discovery and no key set: the token is refused as unverifiable.
+    let Some(issuer) = expect.issuer.as_deref() else {
+        return Err(VerifyError::new(
+            JOB_TOKEN.ids,
+            VerifyErrorKind::Issuer,
+            "no issuer is expected: refusing",
+        )
+        .into());
+    };
+    let keys = match cache.get(issuer) {
         Some(keys) => keys,
         None => {
             // Discovery, and beside it the key set where GitHub keeps it
@@ -515,10 +506,10 @@ pub async fn verify_with_refetch(
             // as before, and nothing from the guess is used then.
             let guess = check_url(&format!(
                 "{}/.well-known/jwks",
-                expect.issuer.trim_end_matches('/')
+                issuer.trim_end_matches('/')
             ))
             .ok();
-            let (discovery, guessed) = tokio::join!(client.discover(&expect.issuer), async {
+            let (discovery, guessed) = tokio::join!(client.discover(issuer), async {
                 match &guess {
                     Some(uri) => Some(client.fetch_jwks(uri).await),
                     None => None,
@@ -533,7 +524,7 @@ pub async fn verify_with_refetch(
                 jwks_uri: discovery.jwks_uri,
                 jwks: Arc::new(jwks),
             };
-            cache.put(&expect.issuer, keys.clone());
+            cache.put(issuer, keys.clone());
             keys
         }
     };
@@ -542,7 +533,7 @@ pub async fn verify_with_refetch(
             // SECURITY: exactly one refetch, never a loop (catalogue row 7).
             let jwks = Arc::new(client.fetch_jwks(&keys.jwks_uri).await?);
             cache.put(
-                &expect.issuer,
+                issuer,
                 CachedKeys {
                     jwks_uri: keys.jwks_uri.clone(),
                     jwks: Arc::clone(&jwks),

@@ -8,7 +8,7 @@
 //! | module | role |
 //! | --- | --- |
 //! | [`url`] | syntax checks on every URL before any request (`config.insecure_url`) |
-//! | [`verify`] | pure, strict verification of a token against a key set (`identity.*`) |
+//! | [`verify`] | the job-token profile of [`crate::jose`] (RS256, `identity.*`) and GitHub's claims |
 //! | [`fetch`] | the job token, discovery, the key set (capped, no redirects), one refetch |
 //!
 //! [`crate::identity`] ties them to the runner's variables for `grant`, `check` and `revoke`:

@@ -1,276 +1,41 @@
-//! Strict, synchronous verification of the job's OIDC token (contract §2, catalogue rows 1-25).
+//! The job's OIDC token (contract §2, catalogue rows 1-25): a thin user of [`crate::jose`].
 //!
-//! [`verify`] is pure: the token, the issuer's key set, the expectations and the clock come
-//! in; a [`VerifiedIdentity`] or a [`VerifyError`] with a stable id comes out. The checks run
-//! in a fixed order and the first failure wins:
+//! [`verify`] is pure: [`crate::jose::verify`] under [`JOB_TOKEN`] (RS256 only, the issuer
+//! required, lifetime at most 1 h, ids `identity.*`), then GitHub's claims typed into a
+//! [`VerifiedIdentity`]. The order of the checks and their ids are in [`crate::jose::verify`];
+//! the last step is this module's:
 //!
 //! | step | id |
 //! | --- | --- |
-//! | size cap, three base64url segments (header and payload non-empty), header JSON | `identity.malformed` |
-//! | `alg` exactly `RS256` | `identity.alg` |
-//! | `kid` a non-empty string | `identity.kid_missing` |
-//! | no `crit`, `jku`, `jwk`, `x5u`, `x5c`; `typ` absent or `JWT` | `identity.header` |
-//! | `kid` names an RSA key of the set | `identity.kid_unknown` |
-//! | a non-empty RS256 signature (jsonwebtoken, aws-lc-rs) | `identity.signature` |
-//! | payload JSON; `exp`, `iat` present and `nbf` (if present) non-negative integers | `identity.malformed`, `identity.claim_format` |
-//! | `iss` a string equal to the issuer | `identity.issuer` |
-//! | `aud` a single string equal to the audience | `identity.audience` |
-//! | `exp + leeway >= now` | `identity.expired` |
-//! | `nbf - leeway <= now` | `identity.not_yet_valid` |
-//! | `iat - leeway <= now` | `identity.iat` |
-//! | `nbf` present | `identity.claim_format` |
-//! | `iat < exp`, `nbf <= exp`, `exp - iat <= max_lifetime` | `identity.lifetime` |
+//! | every check of [`crate::jose::verify`], `RS256` only | `identity.malformed` ... `identity.lifetime` |
 //! | GitHub's claims have the right types | `identity.claim_format` |
-//!
-//! SECURITY: the crate is used for the signature only, with the algorithm pinned by us, so
-//! none of its claim handling (which accepts a `nbf` it cannot parse, never checks `iat`,
-//! and accepts an audience array) is relied on; every time and claim check runs on the raw
-//! JSON, after the signature, with integer-only times. JSON objects with a repeated key are
-//! refused (a parser differential: which `aud` would win?).
 
-use std::fmt;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde_json::{Map, Value};
+use crate::jose::{Alg, Profile};
+pub use crate::jose::{
+    Expectations, IdFamily, Jwks, JwksError, MAX_TOKEN_BYTES, VerifyError, VerifyErrorKind,
+};
 
 use super::VerifiedIdentity;
 
-/// Tokens longer than this are refused before any decoding (GitHub's are about 1-2 KiB).
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Clock leeway on `exp`, `nbf` and `iat` (contract §2: at most 60 s).
-pub const DEFAULT_LEEWAY_SECS: i64 = 60;
+pub const DEFAULT_LEEWAY_SECS: i64 = crate::jose::MAX_LEEWAY_SECS;
 /// Longest accepted `exp - iat` (contract §2: 1 h; GitHub issues tokens valid for minutes).
 pub const DEFAULT_MAX_LIFETIME_SECS: i64 = 3600;
 
-/// What a token must say to be accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expectations {
-    /// The policy's issuer, compared byte for byte with `iss`.
-    pub issuer: String,
-    /// The audience asked for, compared byte for byte with `aud`.
-    pub audience: String,
-    /// Clock leeway in seconds.
-    pub leeway: i64,
-    /// Longest accepted `exp - iat` in seconds.
-    pub max_lifetime: i64,
-}
+/// What a job token may be. SECURITY: RS256 only (GitHub's algorithm), the issuer always
+/// checked, and `nbf` may precede `iat` (GitHub sets it 10 min before).
+pub const JOB_TOKEN: Profile = Profile {
+    ids: IdFamily::Identity,
+    algs: &[Alg::Rs256],
+    issuer_required: true,
+    max_lifetime: DEFAULT_MAX_LIFETIME_SECS,
+    nbf_not_before_iat: false,
+    key_set: "the issuer's key set",
+};
 
-impl Expectations {
-    /// The contract's defaults: 60 s leeway, 1 h lifetime.
-    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        Self {
-            issuer: issuer.into(),
-            audience: audience.into(),
-            leeway: DEFAULT_LEEWAY_SECS,
-            max_lifetime: DEFAULT_MAX_LIFETIME_SECS,
-        }
-    }
-}
-
-/// Why a token was refused. Each kind has one stable id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerifyErrorKind {
-    Malformed,
-    Alg,
-    KidMissing,
-    Header,
-    /// The `kid` is not in the key set: the caller may refetch the set once.
-    KidUnknown,
-    Signature,
-    ClaimFormat,
-    Issuer,
-    Audience,
-    Expired,
-    NotYetValid,
-    Iat,
-    Lifetime,
-}
-
-impl VerifyErrorKind {
-    /// The stable requirement id.
-    pub fn id(self) -> &'static str {
-        match self {
-            Self::Malformed => "identity.malformed",
-            Self::Alg => "identity.alg",
-            Self::KidMissing => "identity.kid_missing",
-            Self::Header => "identity.header",
-            Self::KidUnknown => "identity.kid_unknown",
-            Self::Signature => "identity.signature",
-            Self::ClaimFormat => "identity.claim_format",
-            Self::Issuer => "identity.issuer",
-            Self::Audience => "identity.audience",
-            Self::Expired => "identity.expired",
-            Self::NotYetValid => "identity.not_yet_valid",
-            Self::Iat => "identity.iat",
-            Self::Lifetime => "identity.lifetime",
-        }
-    }
-}
-
-/// A refused token: a stable id and a human detail. The detail never holds the token, its
-/// signature or its raw segments; claim values quoted in it are bounded and printable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyError {
-    pub kind: VerifyErrorKind,
-    pub detail: String,
-}
-
-impl VerifyError {
-    fn new(kind: VerifyErrorKind, detail: impl Into<String>) -> Self {
-        Self {
-            kind,
-            detail: detail.into(),
-        }
-    }
-
-    /// The stable requirement id.
-    pub fn id(&self) -> &'static str {
-        self.kind.id()
-    }
-}
-
-impl fmt::Display for VerifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.id(), self.detail)
-    }
-}
-
-impl std::error::Error for VerifyError {}
-
-/// One usable key of a JWK Set: RSA, with a `kid`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RsaJwk {
-    pub kid: String,
-    /// base64url modulus, as published.
-    n: String,
-    /// base64url exponent, as published.
-    e: String,
-}
-
-impl fmt::Debug for RsaJwk {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RsaJwk")
-            .field("kid", &self.kid)
-            .field("n_len", &self.n.len())
-            .finish()
-    }
-}
-
-/// The RSA signing keys of an issuer's JWK Set.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Jwks {
-    keys: Vec<RsaJwk>,
-    skipped: usize,
-}
-
-/// A key set document that is not a JWK Set at all.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a JWK Set: {0}")]
-pub struct JwksError(pub String);
-
-impl Jwks {
-    /// Parses a JWK Set. The document must be a JSON object with a `keys` array; each key
-    /// is taken leniently: one of another type (`kty` other than `RSA`), for another use or
-    /// algorithm, without a `kid`, or with a bad `n`/`e` is skipped, never fatal.
-    pub fn parse(bytes: &[u8]) -> Result<Self, JwksError> {
-        let doc = parse_object_strict(bytes).map_err(JwksError)?;
-        let Some(Value::Array(keys)) = doc.get("keys") else {
-            return Err(JwksError("no `keys` array".into()));
-        };
-        let mut out = Jwks::default();
-        for key in keys {
-            match RsaJwk::from_value(key) {
-                Some(k) => out.keys.push(k),
-                None => out.skipped += 1,
-            }
-        }
-        Ok(out)
-    }
-
-    /// A set holding the given RSA keys (for tests and the loopback issuer).
-    pub fn from_rsa_components<I, K, N, E>(keys: I) -> Self
-    where
-        I: IntoIterator<Item = (K, N, E)>,
-        K: Into<String>,
-        N: Into<String>,
-        E: Into<String>,
-    {
-        Self {
-            keys: keys
-                .into_iter()
-                .map(|(kid, n, e)| RsaJwk {
-                    kid: kid.into(),
-                    n: n.into(),
-                    e: e.into(),
-                })
-                .collect(),
-            skipped: 0,
-        }
-    }
-
-    /// The `kid`s of the usable keys.
-    pub fn kids(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().map(|k| k.kid.as_str())
-    }
-
-    /// How many usable keys the set holds.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// How many entries were skipped while parsing.
-    pub fn skipped(&self) -> usize {
-        self.skipped
-    }
-
-    fn find(&self, kid: &str) -> Option<&RsaJwk> {
-        // SECURITY: the kid is only ever compared with the keys we hold; it is never a path,
-        // a URL or a query.
-        self.keys.iter().find(|k| k.kid == kid)
-    }
-}
-
-impl RsaJwk {
-    fn from_value(v: &Value) -> Option<Self> {
-        let o = v.as_object()?;
-        if o.get("kty")?.as_str()? != "RSA" {
-            return None;
-        }
-        // A key published for encryption or for another algorithm is not a signing key
-        // for RS256.
-        if let Some(u) = o.get("use")
-            && u.as_str() != Some("sig")
-        {
-            return None;
-        }
-        if let Some(a) = o.get("alg")
-            && a.as_str() != Some("RS256")
-        {
-            return None;
-        }
-        let kid = o.get("kid")?.as_str()?;
-        let n = o.get("n")?.as_str()?;
-        let e = o.get("e")?.as_str()?;
-        if kid.is_empty() || !is_b64url(n) || !is_b64url(e) {
-            return None;
-        }
-        let n_bytes = URL_SAFE_NO_PAD.decode(n).ok()?;
-        let e_bytes = URL_SAFE_NO_PAD.decode(e).ok()?;
-        if n_bytes.is_empty() || e_bytes.is_empty() {
-            return None;
-        }
-        Some(Self {
-            kid: kid.to_string(),
-            n: n.to_string(),
-            e: e.to_string(),
-        })
-    }
+/// Parses an issuer's JWK Set, keeping its RS256 keys.
+pub fn parse_jwks(bytes: &[u8]) -> Result<Jwks, JwksError> {
+    Jwks::parse(bytes, JOB_TOKEN.algs)
 }
 
 /// Verifies a job token and returns the identity it proves. `now` is Unix seconds.
@@ -280,330 +45,18 @@ pub fn verify(
     expect: &Expectations,
     now: i64,
 ) -> Result<VerifiedIdentity, VerifyError> {
-    use VerifyErrorKind as K;
-
-    // 1. Shape, before any decoding.
-    let parts = split_token(token)?;
-    let header_bytes = b64(parts[0], "header")?;
-    let payload_bytes = b64(parts[1], "payload")?;
-    b64(parts[2], "signature")?;
-    let header = parse_object_strict(&header_bytes)
-        .map_err(|e| VerifyError::new(K::Malformed, format!("header: {e}")))?;
-
-    // 2. Header. SECURITY: the algorithm is pinned; the header only has to agree.
-    match header.get("alg") {
-        Some(Value::String(a)) if a == "RS256" => {}
-        Some(Value::String(a)) => {
-            return Err(VerifyError::new(
-                K::Alg,
-                format!(
-                    "header alg is {}; only RS256 is accepted",
-                    quote_claim(&Value::String(a.clone()))
-                ),
-            ));
-        }
-        Some(other) => {
-            return Err(VerifyError::new(
-                K::Alg,
-                format!(
-                    "header alg is {}; only RS256 is accepted",
-                    quote_claim(other)
-                ),
-            ));
-        }
-        None => return Err(VerifyError::new(K::Alg, "header has no alg")),
-    }
-    let kid = match header.get("kid") {
-        Some(Value::String(k)) if !k.is_empty() => k.as_str(),
-        Some(other) => {
-            return Err(VerifyError::new(
-                K::KidMissing,
-                format!("header kid is {}, not a key id", quote_claim(other)),
-            ));
-        }
-        None => return Err(VerifyError::new(K::KidMissing, "header has no kid")),
-    };
-    // SECURITY: keys and key locations named by the token itself are never trusted, and an
-    // extension we would have to understand (`crit`) is refused rather than ignored.
-    for name in ["crit", "jku", "jwk", "x5u", "x5c"] {
-        if header.contains_key(name) {
-            return Err(VerifyError::new(
-                K::Header,
-                format!("header has `{name}`, which is never trusted"),
-            ));
-        }
-    }
-    if let Some(typ) = header.get("typ")
-        && !typ.as_str().is_some_and(|t| t.eq_ignore_ascii_case("JWT"))
-    {
-        return Err(VerifyError::new(
-            K::Header,
-            format!("header typ is {}, not JWT", quote_claim(typ)),
-        ));
-    }
-
-    // 3. Key.
-    let Some(key) = jwks.find(kid) else {
-        return Err(VerifyError::new(
-            K::KidUnknown,
-            format!(
-                "no RSA key with kid {} in the issuer's key set ({} usable keys)",
-                quote_claim(&Value::String(kid.to_string())),
-                jwks.len()
-            ),
-        ));
-    };
-
-    // 4. Signature only: the crate's claim checks are all off; ours follow.
-    if parts[2].is_empty() {
-        return Err(VerifyError::new(K::Signature, "the token has no signature"));
-    }
-    let decoding_key = DecodingKey::from_rsa_components(&key.n, &key.e)
-        .map_err(|_| VerifyError::new(K::Signature, "the issuer's key cannot be used for RS256"))?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.leeway = 0;
-    if let Err(e) = jsonwebtoken::decode::<Map<String, Value>>(token, &decoding_key, &validation) {
-        use jsonwebtoken::errors::ErrorKind as J;
-        let kind = match e.kind() {
-            J::Base64(_) | J::Json(_) | J::Utf8(_) => K::Malformed,
-            _ => K::Signature,
-        };
-        let detail = match kind {
-            K::Malformed => format!("the token does not decode: {e}"),
-            _ => "the signature does not verify with the issuer's key".to_string(),
-        };
-        return Err(VerifyError::new(kind, detail));
-    }
-
-    // 5. Claims, from the signed payload bytes.
-    let claims = parse_object_strict(&payload_bytes)
-        .map_err(|e| VerifyError::new(K::Malformed, format!("payload: {e}")))?;
-    let exp = time_claim(&claims, "exp")?;
-    let iat = time_claim(&claims, "iat")?;
-    // `nbf` must be present too, but its absence is reported after the `iat` check, so that
-    // a token from the future without `nbf` is named for its `iat` (catalogue row 13).
-    let nbf = match claims.get("nbf") {
-        None => None,
-        Some(_) => Some(time_claim(&claims, "nbf")?),
-    };
-
-    match claims.get("iss") {
-        Some(Value::String(iss)) if *iss == expect.issuer => {}
-        Some(other) => {
-            return Err(VerifyError::new(
-                K::Issuer,
-                format!(
-                    "iss is {}, expected {:?}",
-                    quote_claim(other),
-                    expect.issuer
-                ),
-            ));
-        }
-        None => return Err(VerifyError::new(K::Issuer, "the token has no iss")),
-    }
-    match claims.get("aud") {
-        Some(Value::String(aud)) if *aud == expect.audience => {}
-        Some(other @ Value::Array(_)) => {
-            return Err(VerifyError::new(
-                K::Audience,
-                format!(
-                    "aud is an array {}; a single string {:?} is required",
-                    quote_claim(other),
-                    expect.audience
-                ),
-            ));
-        }
-        Some(other) => {
-            return Err(VerifyError::new(
-                K::Audience,
-                format!(
-                    "aud is {}, expected {:?}",
-                    quote_claim(other),
-                    expect.audience
-                ),
-            ));
-        }
-        None => return Err(VerifyError::new(K::Audience, "the token has no aud")),
-    }
-
-    // 6. Times, in i128 so no sum can wrap. SECURITY: the contract caps the leeway at 60 s
-    // and the lifetime at 1 h; a caller cannot loosen either.
-    let leeway = expect.leeway.clamp(0, DEFAULT_LEEWAY_SECS);
-    let max_lifetime = expect.max_lifetime.clamp(0, DEFAULT_MAX_LIFETIME_SECS);
-    let (now_w, leeway_w) = (i128::from(now), i128::from(leeway));
-    let (exp_w, iat_w) = (i128::from(exp), i128::from(iat));
-    if exp_w + leeway_w < now_w {
-        return Err(VerifyError::new(
-            K::Expired,
-            format!(
-                "the token expired at {exp}, {} s before this machine's clock ({now}; leeway {} s){}",
-                now_w - exp_w,
-                leeway,
-                if now_w - iat_w <= i128::from(max_lifetime) + leeway_w {
-                    format!(
-                        "; it was issued {} s ago: if it was fetched just now, this machine's clock runs fast",
-                        now_w - iat_w
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-        ));
-    }
-    if let Some(nbf) = nbf
-        && i128::from(nbf) - leeway_w > now_w
-    {
-        return Err(VerifyError::new(
-            K::NotYetValid,
-            format!(
-                "the token is not valid before {nbf}, {} s after this machine's clock ({now}; leeway {} s); {}",
-                i128::from(nbf) - now_w,
-                leeway,
-                CLOCK_HINT
-            ),
-        ));
-    }
-    if iat_w - leeway_w > now_w {
-        return Err(VerifyError::new(
-            K::Iat,
-            format!(
-                "the token was issued at {iat}, {} s after this machine's clock ({now}; leeway {} s); {}",
-                iat_w - now_w,
-                leeway,
-                CLOCK_HINT
-            ),
-        ));
-    }
-    let Some(nbf) = nbf else {
-        return Err(VerifyError::new(K::ClaimFormat, "claim `nbf` is missing"));
-    };
-    if exp_w <= iat_w || i128::from(nbf) > exp_w || exp_w - iat_w > i128::from(max_lifetime) {
-        return Err(VerifyError::new(
-            K::Lifetime,
-            format!(
-                "iat {iat}, nbf {nbf}, exp {exp}: the lifetime must be positive and at most {} s",
-                max_lifetime
-            ),
-        ));
-    }
-
-    // 7. GitHub's claims, typed.
+    let claims = crate::jose::verify(token, jwks, &JOB_TOKEN, expect, now)?;
     VerifiedIdentity::from_verified_claims(claims)
-        .map_err(|e| VerifyError::new(K::ClaimFormat, e.to_string()))
-}
-
-const CLOCK_HINT: &str =
-    "this machine's clock may be slow or the issuer's fast: check the system clock (NTP)";
-
-fn split_token(token: &str) -> Result<[&str; 3], VerifyError> {
-    let malformed = |d: &str| VerifyError::new(VerifyErrorKind::Malformed, d);
-    if token.is_empty() {
-        return Err(malformed("the token is empty"));
-    }
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(malformed(&format!(
-            "the token is {} bytes, more than the {MAX_TOKEN_BYTES} accepted",
-            token.len()
-        )));
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        let n = token.split('.').count();
-        return Err(malformed(&format!(
-            "a JWT has 3 dot-separated segments, this token has {n}"
-        )));
-    };
-    // An empty signature passes this step on purpose: `alg: none` tokens have one, and they
-    // are refused as `identity.alg` (catalogue row 1); any other token with no signature is
-    // refused as `identity.signature`.
-    for (name, seg) in [("header", h), ("payload", p), ("signature", s)] {
-        if seg.is_empty() && name != "signature" {
-            return Err(malformed(&format!("the {name} segment is empty")));
-        }
-        if !is_b64url(seg) {
-            return Err(malformed(&format!(
-                "the {name} segment is not unpadded base64url (padding, spaces or other characters)"
-            )));
-        }
-    }
-    Ok([h, p, s])
-}
-
-fn is_b64url(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn b64(seg: &str, name: &str) -> Result<Vec<u8>, VerifyError> {
-    // The engine refuses padding and non-canonical trailing bits.
-    URL_SAFE_NO_PAD.decode(seg).map_err(|_| {
-        VerifyError::new(
-            VerifyErrorKind::Malformed,
-            format!("the {name} segment is not valid base64url"),
-        )
-    })
-}
-
-fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<i64, VerifyError> {
-    let bad = |what: String| VerifyError::new(VerifyErrorKind::ClaimFormat, what);
-    match claims.get(name) {
-        None => Err(bad(format!("claim `{name}` is missing"))),
-        // SECURITY: only a JSON integer counts: `"9999999999"`, `1e10`, `1.5`, negatives
-        // and values beyond i64 are refused, never coerced or skipped.
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(v) if v >= 0 => Ok(v),
-            _ => Err(bad(format!(
-                "claim `{name}` is {}, not a non-negative integer of seconds",
-                quote_claim(&Value::Number(n.clone()))
-            ))),
-        },
-        Some(other) => Err(bad(format!(
-            "claim `{name}` is {}, not an integer of seconds",
-            quote_claim(other)
-        ))),
-    }
-}
-
-/// A claim value for an error message: JSON, printable ASCII, at most 80 characters.
-pub(crate) fn quote_claim(v: &Value) -> String {
-    let s = v.to_string();
-    let mut out: String = s
-        .chars()
-        .take(80)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    if s.chars().count() > 80 {
-        out.push_str("...");
-    }
-    out
-}
-
-/// Parses a JSON object, refusing a repeated key at any depth.
-pub(crate) fn parse_object_strict(bytes: &[u8]) -> Result<Map<String, Value>, String> {
-    match crate::strict_json::parse(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err("not a JSON object".into()),
-        Err(e) => Err(format!("not valid JSON: {e}")),
-    }
+        .map_err(|e| VerifyError::new(JOB_TOKEN.ids, VerifyErrorKind::ClaimFormat, e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::OnceLock;
 
-    use serde_json::json;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Map, Value, json};
 
     use super::*;
     use crate::sim::oidc::{IssuerKeys, github_claims};
@@ -1058,7 +511,7 @@ mod tests {
         keys_arr.push(json!("not a key"));
         keys_arr.push(json!({"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "AA"}));
         keys_arr.push(json!({"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}));
-        let jwks = Jwks::parse(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        let jwks = parse_jwks(&serde_json::to_vec(&doc).unwrap()).unwrap();
         assert_eq!(jwks.kids().collect::<Vec<_>>(), [keys().kid()]);
         assert_eq!(jwks.skipped(), 9);
 
@@ -1069,13 +522,9 @@ mod tests {
             b"not json",
             br#"{"keys": [], "keys": []}"#,
         ] {
-            assert!(
-                Jwks::parse(bad).is_err(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(parse_jwks(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
-        assert!(Jwks::parse(br#"{"keys": []}"#).unwrap().is_empty());
+        assert!(parse_jwks(br#"{"keys": []}"#).unwrap().is_empty());
     }
 
     #[test]
