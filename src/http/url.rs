@@ -7,9 +7,15 @@
 //! discovery appends a path to it). Whitespace, control and non-ASCII characters are
 //! refused rather than silently stripped or re-encoded by the URL parser.
 //!
-//! The same check serves `GITHUB_API_URL` and friends (contract §2, catalogue row 72).
+//! SECURITY: no parser differential. The WHATWG parser forgives much (`HTTPS:`, `https:host`,
+//! `https:///host`, `\` as `/`, `127.1`, `%65`, an empty port): each such URL is refused,
+//! so the host and port we read in the text are the ones the parser will connect to.
+//!
+//! The same check serves `GITHUB_API_URL` and friends (contract §2, catalogue row 72), the
+//! policy's `identity.issuer` and `providers.jwt.issuer` ([`check_issuer`]), and the OIDC
+//! client.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 pub use ::url::Url;
 
@@ -54,7 +60,21 @@ pub fn check_url(s: &str) -> Result<Url, UrlError> {
             "it contains whitespace, control or non-ASCII characters",
         ));
     }
+    // SECURITY: the parser reads `\` as `/` in http(s) URLs; other readers do not.
+    if s.contains('\\') {
+        return Err(invalid("it contains `\\`"));
+    }
     let url = Url::parse(s).map_err(|e| invalid(&e.to_string()))?;
+    if !s.starts_with(&format!("{}://", url.scheme())) {
+        return Err(invalid(
+            "it must start with a lowercase `https://` (or `http://`) and the host",
+        ));
+    }
+    let authority = written_authority(s);
+    if authority.contains('@') {
+        return Err(UrlError::Userinfo { url: printable(s) });
+    }
+    written_as_parsed(authority, &url).map_err(invalid)?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
@@ -68,7 +88,7 @@ pub fn check_url(s: &str) -> Result<Url, UrlError> {
     if url.host().is_none() {
         return Err(invalid("it has no host"));
     }
-    if !url.username().is_empty() || url.password().is_some() || has_userinfo(s) {
+    if !url.username().is_empty() || url.password().is_some() {
         return Err(UrlError::Userinfo { url: printable(s) });
     }
     if url.fragment().is_some() {
@@ -104,13 +124,60 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// `https://@host/` parses with an empty user name; refuse any `@` in the authority.
-fn has_userinfo(s: &str) -> bool {
-    let Some(rest) = s.split_once("://").map(|(_, r)| r) else {
-        return false;
+/// The authority as written: between `://` and the first `/`, `?` or `#`. (`https://@host/`
+/// parses with an empty user name, so any `@` here is refused as user info.)
+fn written_authority(s: &str) -> &str {
+    let rest = s.split_once("://").map_or("", |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or("")
+}
+
+/// Whether the host and port written in `authority` are the ones the parser produced: a
+/// plain name (letters, digits, `.`, `-`), a dotted IPv4 address as the parser prints it,
+/// or a bracketed IPv6 address; a port of 1-65535 in digits, or none.
+fn written_as_parsed(authority: &str, url: &Url) -> Result<(), &'static str> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let (v6, after) = bracketed.split_once(']').ok_or("it has an invalid host")?;
+            let parsed = v6
+                .parse::<Ipv6Addr>()
+                .map_err(|_| "it has an invalid host")?;
+            if url.host() != Some(::url::Host::Ipv6(parsed)) {
+                return Err("it has an invalid host");
+            }
+            match after {
+                "" => (None, None),
+                _ => (
+                    None,
+                    Some(after.strip_prefix(':').ok_or("it has an invalid host")?),
+                ),
+            }
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (Some(authority), None),
+        },
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority.contains('@')
+    if let Some(host) = host {
+        if host.is_empty() {
+            return Err("it has no host");
+        }
+        let plain = host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !plain || !url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host)) {
+            return Err("it has an invalid host");
+        }
+    }
+    if let Some(port) = port {
+        let written = (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| port.parse::<u16>().ok())
+            .flatten()
+            .filter(|p| *p > 0);
+        if written.is_none() || written != url.port_or_known_default() {
+            return Err("it has an invalid port");
+        }
+    }
+    Ok(())
 }
 
 /// The URL for an error message: printable ASCII only, bounded.
@@ -175,6 +242,67 @@ mod tests {
             "https://",
         ] {
             let err = check_url(bad).expect_err(bad);
+            assert_eq!(err.id(), "config.insecure_url");
+        }
+    }
+
+    /// The issuer table the policy compiler used to check with its own parser.
+    #[test]
+    fn issuer_table() {
+        for url in [
+            "https://token.actions.githubusercontent.com",
+            "https://example.com/",
+            "https://example.com:8443/path/x",
+            "https://example.com:443/",
+            "https://[2001:db8::1]/x",
+            "http://127.0.0.1",
+            "http://localhost/",
+            "http://LOCALHOST:80",
+            "http://[::1]",
+        ] {
+            assert!(check_issuer(url).is_ok(), "{url}");
+        }
+        for url in [
+            "",
+            "token.actions.githubusercontent.com",
+            "http://token.actions.githubusercontent.com",
+            "HTTPS://example.com",
+            "https:example.com",
+            "https:/example.com",
+            "ftp://example.com",
+            "https://",
+            "https:///path",
+            "https:///example.com",
+            "https://user@example.com",
+            "https://user:pw@example.com",
+            "https://example.com?x=1",
+            "https://example.com/#frag",
+            "https://example.com/ x",
+            "https://exa mple.com",
+            "https://example.com:0",
+            "https://example.com:99999",
+            "https://example.com:",
+            "https://example.com:8o",
+            "https://example.com:+443",
+            "https://[::1",
+            "https://[zz]/",
+            "https://[::1]x/",
+            "https://exam_ple.com",
+            "https://%65xample.com",
+            "https://example.com\\@evil.com",
+            "https://example.com\\evil",
+            "http://127.0.0.1.evil.test",
+            "http://127.1",
+            "http://0x7f.0.0.1",
+            "http://2130706433",
+            "http://localhost.evil.test",
+            "http://128.0.0.1",
+            "http://[::2]",
+            "http://0.0.0.0",
+            "http://10.0.0.1",
+            "https://example.com\n",
+        ] {
+            let err = check_issuer(url).expect_err(url);
             assert_eq!(err.id(), "config.insecure_url");
         }
     }

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -1582,89 +1582,14 @@ fn check_providers_present(cx: &mut Ctx, scopes: &BTreeMap<String, Scope>, provi
     }
 }
 
-/// Checks an issuer URL before anything is fetched from it (contract §2): `https`, or
-/// `http` only on a loopback host (`127.0.0.0/8`, `::1`, `localhost`); no user info, query
-/// or fragment; a host; no whitespace or control characters. Used for `identity.issuer` and
-/// `providers.jwt.issuer`; the OIDC client may use it too.
-pub fn check_url(url: &str) -> Result<(), String> {
-    let shown = quote(url, 120);
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains('\\') {
-        return Err(format!(
-            "`{shown}` contains whitespace, a control character or `\\`"
-        ));
-    }
-    let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err(format!(
-            "`{shown}` must be an https URL (http only on loopback, for tests)"
-        ));
-    };
-    if url.contains('?') || url.contains('#') {
-        return Err(format!("`{shown}` must not have a query or fragment"));
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.contains('@') {
-        return Err(format!("`{shown}` must not contain user info (`user@`)"));
-    }
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let Some((host, after)) = bracketed.split_once(']') else {
-            return Err(format!("`{shown}` has an unclosed `[` in its host"));
-        };
-        if host.parse::<Ipv6Addr>().is_err() {
-            return Err(format!("`{shown}` has an invalid IPv6 host"));
-        }
-        match after {
-            "" => (host, None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => (host, Some(port)),
-                None => return Err(format!("`{shown}` has an invalid host")),
-            },
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("`{shown}` has no host"));
-    }
-    let is_ipv6 = authority.starts_with('[');
-    if !is_ipv6
-        && !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
-    {
-        return Err(format!("`{shown}` has an invalid host"));
-    }
-    if let Some(port) = port {
-        let valid = !port.is_empty()
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && port.parse::<u16>().is_ok_and(|p| p > 0);
-        if !valid {
-            return Err(format!("`{shown}` has an invalid port"));
-        }
-    }
-    if !https && !is_loopback(host, is_ipv6) {
-        return Err(format!(
-            "`{shown}` must use https; http is accepted only on loopback (127.0.0.0/8, ::1, \
-             localhost)"
-        ));
-    }
-    Ok(())
-}
-
-fn is_loopback(host: &str, is_ipv6: bool) -> bool {
-    if is_ipv6 {
-        return host
-            .parse::<Ipv6Addr>()
-            .is_ok_and(|a| a == Ipv6Addr::LOCALHOST);
-    }
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<Ipv4Addr>().is_ok_and(|a| a.octets()[0] == 127)
+/// Checks an issuer URL before anything is fetched from it (contract §2) with the one URL
+/// checker, [`crate::http::url::check_issuer`]: `https`, or `http` only on a loopback host
+/// (`127.0.0.0/8`, `::1`, `localhost`); no user info, query or fragment; a host and port
+/// written plainly. Used for `identity.issuer` and `providers.jwt.issuer`.
+fn check_url(url: &str) -> Result<(), String> {
+    crate::http::url::check_issuer(url)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
