@@ -34,7 +34,7 @@
 //! | | [`audit`] | the audit record and its hidden marker |
 //! | | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
 //! | domain | [`facts`] | what a decision reads: identity, repository, PR, reviews, run, users by id |
-//! | base | [`exit`], [`secret`], [`runner`], [`strict_json`], [`no_dumps`] | exit classes, secrets, runner hints, duplicate-key-free JSON, no core dumps |
+//! | base | [`exit`], [`secret`], [`runner`], [`strict_json`], [`text`], [`no_dumps`] | exit classes, secrets, runner hints, duplicate-key-free JSON, RFC 3339 times and short shas, no core dumps |
 //!
 //! The decision core imports no I/O module ([`decide`] reads [`facts`], [`event`],
 //! [`policy`] and [`runner`] hints only); async lives only at the network edge.
@@ -62,3 +62,4 @@ pub mod runner;
 pub mod secret;
 pub mod sim;
 pub mod strict_json;
+pub mod text;

@@ -41,9 +41,10 @@ use crate::oidc::{REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity};
 use crate::policy::{Policy, load_policy};
 use crate::report::comment::{find_marker, render, restatus};
 use crate::report::console::print_decision;
-use crate::report::summary::{Links, SummaryView, render_summary, rfc3339};
+use crate::report::summary::{Links, SummaryView, render_summary};
 use crate::runner::RunnerHints;
 use crate::secret::Secret;
+use crate::text::rfc3339;
 
 use crate::report::REQUIREMENTS_DOC;
 

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::ExitClass;
@@ -418,7 +418,7 @@ impl RevokeOutcome {
                 let (first, rest) = note.split_once('\n').unwrap_or((note.as_str(), ""));
                 let mut out = format!(
                     "not revocable; expires at {} ({first})",
-                    expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    crate::text::rfc3339(*expires_at)
                 );
                 if !rest.is_empty() {
                     out.push('\n');

@@ -52,12 +52,11 @@
 //! of the role, each over its own admin connection, before `DROP ROLE`.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
 use base64::Engine as _;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
@@ -192,7 +191,7 @@ impl PgProvider {
             return Err(invalid("names no user"));
         }
         let local_hosts = admin.get_hosts().iter().all(|h| match h {
-            Host::Tcp(name) => is_loopback_name(name),
+            Host::Tcp(name) => crate::http::url::is_loopback(name),
             Host::Unix(_) => true,
         });
         let local_addrs = admin.get_hostaddrs().iter().all(|a| a.is_loopback());
@@ -801,7 +800,7 @@ impl PgProvider {
         let role_ident = quote_ident(&role)?;
         let password = new_password()?;
         let verifier = scram_sha256_verifier(&password);
-        let expiry_text = expires_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let expiry_text = crate::text::rfc3339(expires_at);
         let reason: String = ctx.reason.chars().take(MAX_COMMENT_REASON_CHARS).collect();
         let comment = RoleComment {
             issuer: COMMENT_MARKER.into(),
@@ -1094,15 +1093,6 @@ pub fn is_role_of(grant_id: &GrantId, role: &str) -> bool {
 
 fn is_suffix(s: &str) -> bool {
     s.len() == SUFFIX_HEX && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn is_loopback_name(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn hex(bytes: &[u8]) -> String {

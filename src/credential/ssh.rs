@@ -39,7 +39,7 @@ use aws_lc_rs::signature::{
     Ed25519KeyPair, KeyPair as _, UnparsedPublicKey,
 };
 use base64::Engine as _;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use ssh_key::certificate::{Builder, CertType, Certificate};
 use ssh_key::private::{EcdsaKeypair, Ed25519Keypair, Ed25519PrivateKey, KeypairData};
 use ssh_key::public::{Ed25519PublicKey, KeyData};
@@ -52,6 +52,7 @@ use super::{
 };
 use crate::policy::{CredentialSpec, SshProvider};
 use crate::secret::Secret;
+use crate::text::rfc3339;
 
 /// The variable holding the absolute path of the private key file (contract §6).
 pub const KEY_ENV: &str = "PROD_ACCESS_SSH_KEY";
@@ -679,10 +680,6 @@ fn check_requester(requester: &str) -> Result<(), CredentialError> {
             ),
         ))
     }
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 impl Provider for SshCa {

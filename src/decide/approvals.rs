@@ -37,10 +37,7 @@ pub fn same_sha(a: &str, b: &str) -> bool {
     !a.is_empty() && a == b
 }
 
-/// The first 7 characters of a sha, as GitHub shows it.
-pub fn short_sha(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
+pub use crate::text::short_sha;
 
 /// What the approvals are for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,7 @@ use crate::event::label::body_reason_lines;
 use crate::event::trailers::{self, Trailer};
 use crate::facts::VerifiedIdentity;
 use crate::facts::{Evidence, PullRequest, UserRef};
+use crate::policy::duration::format as fmt_duration;
 use crate::policy::{Policy, RequestRules, Scope};
 use crate::runner::RunnerHints;
 
@@ -81,26 +82,6 @@ fn unmet(detail: impl Into<String>) -> Check {
 
 fn is_pr_event(event_name: &str) -> bool {
     matches!(event_name, "pull_request" | "pull_request_target")
-}
-
-/// `1h`, `15m`, `1h30m`, `90s` → `1m30s`.
-pub fn fmt_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    if d.subsec_nanos() > 0 {
-        out.push_str(&format!("+{}ns", d.subsec_nanos()));
-    }
-    out
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

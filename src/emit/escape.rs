@@ -134,12 +134,7 @@ pub fn markdown_url(url: &str) -> Option<&str> {
     let Ok(parsed) = url::Url::parse(url) else {
         return None;
     };
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = parsed.host_str().is_some_and(crate::http::url::is_loopback);
     let scheme_ok = parsed.host().is_some()
         && (parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
         && url

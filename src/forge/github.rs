@@ -364,10 +364,7 @@ impl GitHub {
             .and_then(|v| v.parse::<i64>().ok())
             .and_then(|s| Utc.timestamp_opt(s, 0).single());
         if remaining.as_deref() == Some("0") && retry_after.is_none() {
-            let when = reset.map_or_else(
-                || "an unknown time".to_string(),
-                |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            );
+            let when = reset.map_or_else(|| "an unknown time".to_string(), crate::text::rfc3339);
             return Attempt::Done(Err(ForgeError::new(
                 K::RateLimited,
                 endpoint,
@@ -385,7 +382,7 @@ impl GitHub {
                     .and_then(|d| Utc::now().checked_add_signed(d))
                     .map_or_else(
                         || "a time too far away to print".to_string(),
-                        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        crate::text::rfc3339,
                     );
                 return Attempt::Done(Err(ForgeError::new(
                     K::RateLimited,

@@ -77,7 +77,7 @@ pub fn check_url(s: &str) -> Result<Url, UrlError> {
     written_as_parsed(authority, &url).map_err(invalid)?;
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(&url) => {}
+        "http" if url.host_str().is_some_and(is_loopback) => {}
         other => {
             return Err(UrlError::Scheme {
                 url: printable(s),
@@ -114,14 +114,16 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(::url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(::url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        // The parser lower-cases domains. `localhost.` (trailing dot) is not accepted.
-        Some(::url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    }
+/// Whether a host is this machine's loopback: `localhost` (any case), `127.0.0.0/8` or `::1`
+/// (bracketed or not). A host as [`Url::host_str`] prints it or as a DSN names it; the one
+/// definition for the URL rules, the markdown links and the PostgreSQL DSN check.
+pub fn is_loopback(host: &str) -> bool {
+    let ip = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    // `localhost.` (trailing dot) and `localhost.evil.test` are not loopback.
+    host.eq_ignore_ascii_case("localhost") || ip.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
 }
 
 /// The authority as written: between `://` and the first `/`, `?` or `#`. (`https://@host/`
@@ -320,6 +322,32 @@ mod tests {
         ));
         // A request URL may carry one.
         assert!(check_url("https://issuer.example/?api-version=2.0").is_ok());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for yes in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(is_loopback(yes), "{yes}");
+        }
+        for no in [
+            "localhost.",
+            "localhost.evil.test",
+            "128.0.0.1",
+            "0.0.0.0",
+            "[::2]",
+            "::ffff:127.0.0.1",
+            "[[::1]]",
+            "",
+        ] {
+            assert!(!is_loopback(no), "{no}");
+        }
     }
 
     #[test]

@@ -18,8 +18,9 @@ use crate::emit::escape::{markdown_inline, markdown_link};
 use crate::report::summary::Links;
 use crate::report::summary::{
     self, BREAK_GLASS_CALLOUT, Outcome, REASON_MAX_CHARS, SHORT_MAX_CHARS, approvers, facts_table,
-    fingerprint, login, rfc3339, unmet_table,
+    fingerprint, login, unmet_table,
 };
+use crate::text::rfc3339;
 
 fn expiry(record: &AuditRecord) -> String {
     expiry_text(record.expires_at)

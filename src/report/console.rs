@@ -44,7 +44,11 @@ pub fn print_decision(console: &mut Console, decision: &Decision, granted_word: 
             .approvers
             .iter()
             .map(|a| match &a.sha {
-                Some(sha) => format!("{} on {}", log_inline(&a.user.login, 64), short(sha)),
+                Some(sha) => format!(
+                    "{} on {}",
+                    log_inline(&a.user.login, 64),
+                    crate::text::short_sha(sha)
+                ),
                 None => log_inline(&a.user.login, 64),
             })
             .collect();
@@ -59,8 +63,4 @@ pub fn print_decision(console: &mut Console, decision: &Decision, granted_word: 
             r.id
         ));
     }
-}
-
-fn short(sha: &str) -> String {
-    sha.chars().take(7).collect()
 }

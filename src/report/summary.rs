@@ -8,13 +8,14 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::decide::{Approver, Decision, Requirement};
 use crate::emit::escape::{
     is_plain_token, markdown_code_or_escaped, markdown_inline, markdown_link,
 };
 use crate::facts::UserRef;
+use crate::text::rfc3339;
 
 /// Longest reason shown, in characters.
 pub const REASON_MAX_CHARS: usize = 300;
@@ -110,11 +111,6 @@ pub struct Links<'a> {
     pub requirements_doc: &'a str,
 }
 
-/// RFC 3339 UTC, whole seconds, `Z`.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 /// A login, escaped.
 pub(crate) fn login(user: &UserRef) -> String {
     markdown_inline(&user.login, SHORT_MAX_CHARS)
@@ -126,7 +122,7 @@ pub(crate) fn commit(links: &Links<'_>, sha: &str) -> String {
     if !hex {
         return markdown_inline(sha, 12);
     }
-    let short = &sha[..7];
+    let short = crate::text::short_sha(sha);
     match links.repo_url {
         Some(repo) => markdown_link(short, &format!("{repo}/commit/{sha}"), 7),
         None => format!("`{short}`"),
