@@ -26,7 +26,7 @@ use crate::report::console::print_decision;
 use crate::runner::RunnerHints;
 
 /// Largest scenario file.
-const MAX_SCENARIO_FILE: u64 = 32 * 1024 * 1024;
+const MAX_SCENARIO_FILE: usize = 32 * 1024 * 1024;
 
 /// An offline what-if: what the job token and the forge would say.
 #[derive(Debug, Deserialize)]
@@ -195,8 +195,11 @@ fn write_check_trail(
 /// (`config.too_large`) the compiler gives.
 fn read_policy_file(path: &Path) -> Result<String, Error> {
     let limit = crate::policy::compile::MAX_POLICY_BYTES;
-    match read_capped(path, limit as u64) {
-        Err(Error::Usage(m)) if m.contains("is larger than") => {
+    match read_capped(path, limit) {
+        Err(Error::Config {
+            id: "config.file_too_large",
+            ..
+        }) => {
             let size = std::fs::metadata(path)
                 .map(|m| m.len() as usize)
                 .unwrap_or(limit + 1);
@@ -208,22 +211,10 @@ fn read_policy_file(path: &Path) -> Result<String, Error> {
     }
 }
 
-fn read_capped(path: &Path, max: u64) -> Result<String, Error> {
-    use std::io::Read;
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > max {
-        return Err(Error::Usage(format!(
-            "{} is larger than {max} bytes",
-            path.display()
-        )));
-    }
-    String::from_utf8(bytes)
+/// A file as UTF-8 text, at most `max` bytes ([`super::read_file_capped`]).
+fn read_capped(path: &Path, max: usize) -> Result<String, Error> {
+    let mut bytes = super::read_file_capped(path, max)?;
+    String::from_utf8(std::mem::take(&mut *bytes))
         .map_err(|_| Error::Usage(format!("{} is not valid UTF-8", path.display())))
 }
 

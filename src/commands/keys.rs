@@ -126,7 +126,7 @@ pub fn verify(args: &VerifyArgs, console: &mut Console) -> Result<ExitClass, Err
     } else {
         Zeroizing::new(args.token.trim().to_string())
     };
-    let jwks_bytes = read_capped(&args.jwks, jwt_verify::MAX_JWKS_BYTES)?;
+    let jwks_bytes = super::read_file_capped(&args.jwks, jwt_verify::MAX_JWKS_BYTES)?;
     refuse_private_key(&args.jwks, &jwks_bytes)?;
     let keys = jwt_verify::parse_jwks(&jwks_bytes).map_err(|e| Error::Config {
         id: "config.jwks_invalid",
@@ -243,33 +243,12 @@ fn refuse_private_key(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 fn read_key_file(path: &Path) -> Result<Secret, Error> {
-    let bytes = read_capped(path, jwt_keys::MAX_PEM_BYTES)?;
+    let bytes = super::read_file_capped(path, jwt_keys::MAX_PEM_BYTES)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::Config {
         id: "config.jwt_key_invalid",
         detail: format!("key file {}: not UTF-8 text (PEM)", path.display()),
     })?;
     Ok(Secret::new(text))
-}
-
-/// Reads at most `cap` bytes; a larger file is refused (no unbounded reads of a path the
-/// caller names, e.g. `/dev/zero`).
-fn read_capped(path: &Path, cap: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut buf = Zeroizing::new(Vec::new());
-    file.take(cap as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(io)?;
-    if buf.len() > cap {
-        return Err(Error::Config {
-            id: "config.file_too_large",
-            detail: format!("{}: more than {cap} bytes", path.display()),
-        });
-    }
-    Ok(buf)
 }
 
 fn read_stdin_token() -> Result<Zeroizing<String>, Error> {

@@ -177,6 +177,32 @@ pub fn report(console: &mut Console, err: &Error) {
     }
 }
 
+/// Reads a file the caller names, at most `cap` bytes: a larger one is refused as
+/// `config.file_too_large` (no unbounded reads, e.g. of `/dev/zero`). The one capped file
+/// reader of the commands (HTTP bodies: [`crate::http::read_capped`]).
+pub(crate) fn read_file_capped(
+    path: &std::path::Path,
+    cap: usize,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut buf = zeroize::Zeroizing::new(Vec::new());
+    file.take(cap as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() > cap {
+        return Err(Error::Config {
+            id: "config.file_too_large",
+            detail: format!("{}: more than {cap} bytes", path.display()),
+        });
+    }
+    Ok(buf)
+}
+
 /// Debug logs go to stderr through the same neutralising as every other line; off unless
 /// `PROD_ACCESS_LOG` sets a filter (e.g. `PROD_ACCESS_LOG=debug`).
 fn init_tracing() {
