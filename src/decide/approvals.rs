@@ -653,14 +653,4 @@ mod tests {
         }
         assert!(permission_check(&alice, &Evidence::default()).is_err());
     }
-
-    #[test]
-    fn short_sha_is_safe_on_short_input() {
-        assert_eq!(
-            short_sha("6dcb09b5b57875f334f61aebed695e2e4193db5e"),
-            "6dcb09b"
-        );
-        assert_eq!(short_sha("abc"), "abc");
-        assert_eq!(short_sha("é"), "é");
-    }
 }
