@@ -4,9 +4,9 @@ use crate::credential::CredentialError;
 use crate::emit::files::FilesError;
 use crate::event::EventError;
 use crate::forge::ForgeError;
-use crate::http::url::UrlError;
 use crate::oidc::OidcError;
 use crate::policy::PolicyError;
+use crate::url_rules::UrlError;
 
 pub use crate::exit::ExitClass;
 
@@ -105,7 +105,7 @@ impl Error {
             | Error::Config { id, .. }
             | Error::TokenRefused { id, .. } => Some(id),
             Error::Credential(e) => Some(e.id()),
-            Error::InsecureUrl { .. } => Some(crate::http::url::INSECURE_URL_ID),
+            Error::InsecureUrl { .. } => Some(crate::url_rules::INSECURE_URL_ID),
             _ => None,
         }
     }

@@ -6,8 +6,9 @@
 use crate::error::Error;
 use crate::oidc::fetch::{FetchConfig, JwksCache, OidcClient, OidcError, verify_with_refetch};
 use crate::oidc::verify::Expectations;
-use crate::oidc::{REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity, unix_now, url};
+use crate::oidc::{REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity, unix_now};
 use crate::secret::Secret;
+use crate::url_rules as url;
 
 /// Fetches the job's OIDC token for `audience` and verifies it against `issuer`'s keys.
 ///

@@ -24,7 +24,7 @@
 //! | rendering | [`report`] | one renderer: the decision on the console, the step summary, the PR comment |
 //! | network edge | [`forge`] | the `Forge` trait, the GitHub REST client, the `Memo` of answers fetched ahead |
 //! | | [`oidc`] | discovery, key sets, and job tokens verified by [`jose`] (RS256, `identity.*`) |
-//! | | [`http`] | the one HTTP client (pinned roots, no redirects), capped reads, the URL rules |
+//! | | [`http`] | the one HTTP client (pinned roots, no redirects), capped reads |
 //! | | [`credential`] | trait `Provider` (mint, revoke, sweep); one file per kind |
 //! | | [`sim`] | loopback simulators (GitHub REST API, OIDC issuer) for `demo` and the tests |
 //! | pure core | [`decide`] | the requirements as one table, each rule met or unmet; the `Verdict` |
@@ -34,7 +34,7 @@
 //! | | [`audit`] | the audit record and its hidden marker |
 //! | | [`emit`] | the only writer of stdout, stderr and runner files; escaping of untrusted text |
 //! | domain | [`facts`] | what a decision reads: identity, repository, PR, reviews, run, users by id |
-//! | base | [`exit`], [`secret`], [`runner`], [`strict_json`], [`text`], [`no_dumps`] | exit classes, secrets, runner hints, duplicate-key-free JSON, RFC 3339 times and short shas, no core dumps |
+//! | base | [`exit`], [`secret`], [`runner`], [`strict_json`], [`text`], [`url_rules`], [`no_dumps`] | exit classes, secrets, runner hints, duplicate-key-free JSON, RFC 3339 times and short shas, the URL rules (https or loopback, no userinfo, no parser differential), no core dumps |
 //!
 //! The decision core imports no I/O module ([`decide`] reads [`facts`], [`event`],
 //! [`policy`] and [`runner`] hints only); async lives only at the network edge.
@@ -63,3 +63,4 @@ pub mod secret;
 pub mod sim;
 pub mod strict_json;
 pub mod text;
+pub mod url_rules;

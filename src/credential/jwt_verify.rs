@@ -1,7 +1,7 @@
 //! Verification of a `jwt` credential, as a production service should do it
 //! (`prod-access verify`, catalogue row 80): a thin user of [`crate::jose`].
 //!
-//! [`verify_token`] is [`crate::jose::verify`] under [`MINTED`]: `EdDSA` or `ES256` with a
+//! [`verify_token`] is [`crate::jose::verify()`] under [`MINTED`]: `EdDSA` or `ES256` with a
 //! key of that type, `iss` checked when `--issuer` is given, `iat <= nbf < exp`, a lifetime
 //! of at most 24 h, ids `jwt.*` (`jwt.malformed`, `jwt.alg`, `jwt.kid_missing`,
 //! `jwt.header`, `jwt.kid_unknown`, `jwt.signature`, `jwt.claim_format`, `jwt.issuer`,

@@ -191,7 +191,7 @@ impl PgProvider {
             return Err(invalid("names no user"));
         }
         let local_hosts = admin.get_hosts().iter().all(|h| match h {
-            Host::Tcp(name) => crate::http::url::is_loopback(name),
+            Host::Tcp(name) => crate::url_rules::is_loopback(name),
             Host::Unix(_) => true,
         });
         let local_addrs = admin.get_hostaddrs().iter().all(|a| a.is_loopback());

@@ -134,7 +134,7 @@ pub fn markdown_url(url: &str) -> Option<&str> {
     let Ok(parsed) = url::Url::parse(url) else {
         return None;
     };
-    let loopback = parsed.host_str().is_some_and(crate::http::url::is_loopback);
+    let loopback = parsed.host_str().is_some_and(crate::url_rules::is_loopback);
     let scheme_ok = parsed.host().is_some()
         && (parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
         && url

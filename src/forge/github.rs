@@ -40,9 +40,9 @@ use super::{
     Membership, Permission, PermissionAnswer, PullRequest, RepoRef, Repository, Review,
     ReviewState, RunInfo, RunPullRequest, UserRef, Viewer,
 };
-use crate::http::url::{Url, check_url};
 use crate::http::{BodyError, read_capped};
 use crate::secret::Secret;
+use crate::url_rules::{Url, check_url};
 
 /// `GITHUB_API_URL` when the runner does not set it.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";

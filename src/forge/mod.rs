@@ -53,7 +53,7 @@ pub enum ForgeErrorKind {
 impl ForgeErrorKind {
     pub fn id(self) -> &'static str {
         match self {
-            Self::InsecureUrl => crate::http::url::INSECURE_URL_ID,
+            Self::InsecureUrl => crate::url_rules::INSECURE_URL_ID,
             Self::TeamInvisible => "config.team_invisible",
             Self::PolicyNotFound => "config.policy_not_found",
             Self::PolicyUnreadable => "config.policy_unreadable",

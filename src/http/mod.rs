@@ -1,5 +1,6 @@
-//! The one way this crate speaks HTTP: the client (pinned roots, no redirects), bodies read
-//! with a cap ([`read_capped`]), and the URL rules ([`url`]: https, or loopback for tests).
+//! The one way this crate speaks HTTP: the client (pinned roots, no redirects) and bodies
+//! read with a cap ([`read_capped`]). Every URL passes [`crate::url_rules`] first (https, or
+//! loopback for tests).
 //!
 //! SECURITY: an earlier step of the job can set any environment variable through
 //! `GITHUB_ENV`, including `SSL_CERT_FILE`/`SSL_CERT_DIR`, which a platform verifier would
@@ -8,8 +9,6 @@
 //! honoured (self-hosted runners need it): with pinned roots it can relay TLS but not read
 //! or alter it. Redirects are never followed: one could carry a bearer token to another
 //! host or swap a key set.
-
-pub mod url;
 
 use std::time::Duration;
 

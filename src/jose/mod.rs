@@ -10,7 +10,7 @@
 //! | module | role |
 //! | --- | --- |
 //! | [`jwks`] | [`Jwks`]: the usable keys of a JWK Set, filtered to the profile's algorithms |
-//! | [`verify`] | [`verify()`]: pure, strict verification of a compact JWS; the claims or a [`VerifyError`] |
+//! | [`mod@verify`] | [`verify()`]: pure, strict verification of a compact JWS; the claims or a [`VerifyError`] |
 //!
 //! A profile only narrows: the algorithms, the id family, whether `iss` is required, the
 //! longest lifetime and whether `nbf` may precede `iat`. Every other check (shape, header,

@@ -26,10 +26,10 @@ use super::verify::{
     Expectations, JOB_TOKEN, Jwks, VerifyError, VerifyErrorKind, parse_jwks, verify,
 };
 use crate::exit::ExitClass;
-use crate::http::url::{Url, check_issuer, check_url, same_origin};
 use crate::http::{BodyError, read_capped};
 use crate::jose::{parse_object_strict, quote_claim as short};
 use crate::secret::Secret;
+use crate::url_rules::{Url, check_issuer, check_url, same_origin};
 
 /// Limits for the identity requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl FetchErrorKind {
             Self::JwksOrigin => "identity.jwks_origin",
             Self::JwksUnavailable => "identity.jwks_unavailable",
             Self::JwksInvalid => "identity.jwks_invalid",
-            Self::InsecureUrl => super::url::INSECURE_URL_ID,
+            Self::InsecureUrl => crate::url_rules::INSECURE_URL_ID,
             Self::Client => "identity.http_client",
         }
     }

@@ -7,7 +7,6 @@
 //!
 //! | module | role |
 //! | --- | --- |
-//! | [`url`] | syntax checks on every URL before any request (`config.insecure_url`) |
 //! | [`verify`] | the job-token profile of [`crate::jose`] (RS256, `identity.*`) and GitHub's claims |
 //! | [`fetch`] | the job token, discovery, the key set (capped, no redirects), one refetch |
 //!
@@ -24,8 +23,6 @@
 
 pub mod fetch;
 pub mod verify;
-
-pub use crate::http::url;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

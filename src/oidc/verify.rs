@@ -1,13 +1,13 @@
 //! The job's OIDC token (contract §2, catalogue rows 1-25): a thin user of [`crate::jose`].
 //!
-//! [`verify`] is pure: [`crate::jose::verify`] under [`JOB_TOKEN`] (RS256 only, the issuer
+//! [`verify`] is pure: [`crate::jose::verify()`] under [`JOB_TOKEN`] (RS256 only, the issuer
 //! required, lifetime at most 1 h, ids `identity.*`), then GitHub's claims typed into a
-//! [`VerifiedIdentity`]. The order of the checks and their ids are in [`crate::jose::verify`];
+//! [`VerifiedIdentity`]. The order of the checks and their ids are in [`mod@crate::jose::verify`];
 //! the last step is this module's:
 //!
 //! | step | id |
 //! | --- | --- |
-//! | every check of [`crate::jose::verify`], `RS256` only | `identity.malformed` ... `identity.lifetime` |
+//! | every check of [`crate::jose::verify()`], `RS256` only | `identity.malformed` ... `identity.lifetime` |
 //! | GitHub's claims have the right types | `identity.claim_format` |
 
 use crate::jose::{Alg, Profile};

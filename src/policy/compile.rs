@@ -1583,11 +1583,11 @@ fn check_providers_present(cx: &mut Ctx, scopes: &BTreeMap<String, Scope>, provi
 }
 
 /// Checks an issuer URL before anything is fetched from it (contract §2) with the one URL
-/// checker, [`crate::http::url::check_issuer`]: `https`, or `http` only on a loopback host
+/// checker, [`crate::url_rules::check_issuer`]: `https`, or `http` only on a loopback host
 /// (`127.0.0.0/8`, `::1`, `localhost`); no user info, query or fragment; a host and port
 /// written plainly. Used for `identity.issuer` and `providers.jwt.issuer`.
 fn check_url(url: &str) -> Result<(), String> {
-    crate::http::url::check_issuer(url)
+    crate::url_rules::check_issuer(url)
         .map(drop)
         .map_err(|e| e.to_string())
 }

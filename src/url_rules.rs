@@ -1,4 +1,6 @@
-//! Syntax checks on every URL the tool is about to call, before any network access.
+//! The URL rules: syntax checks on every URL the tool is about to call or trust, before any
+//! network access. Pure (the `url` crate only), on the base floor, so the policy compiler
+//! and the markdown escaping use the same rules as the HTTP clients.
 //!
 //! SECURITY: `https` only, except plain `http` to a loopback address (`127.0.0.0/8`, `::1`,
 //! `localhost`), which the tests and `demo` use; no userinfo (credentials in a URL end up
