@@ -105,3 +105,19 @@ fn a_signal_before_the_mint_writes_the_trail() {
         "minted after the signal"
     );
 }
+
+/// A comment that says the mint failed records no credential: the same run attempt may try
+/// again (a denial likewise), and is not refused as a replay.
+#[test]
+fn a_failed_mint_is_not_a_grant_to_replay() {
+    let rt = runtime();
+    let story = start(&rt);
+    story.approve();
+    let failed = run(&story, "no-key", &["grant"], |env, _| {
+        env.remove("PROD_ACCESS_JWT_KEY");
+    });
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    let again = grant(&story, "with-key");
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert_token_contained(&again, &story);
+}

@@ -39,7 +39,7 @@ use crate::identity::{
 use crate::oidc::fetch::{FetchConfig, JwksCache, OidcClient};
 use crate::oidc::{REQUEST_TOKEN_VAR, REQUEST_URL_VAR, VerifiedIdentity};
 use crate::policy::{Policy, load_policy};
-use crate::report::comment::{find_marker, render, restatus};
+use crate::report::comment::{find_marker, records_a_mint, render, restatus};
 use crate::report::console::print_decision;
 use crate::report::summary::{Links, SummaryView, render_summary};
 use crate::runner::RunnerHints;
@@ -441,27 +441,24 @@ fn already_granted(
     let Some(scope) = scope else { return false };
     let key = grants_key(identity, scope);
     let in_env = env(GRANTS_VAR).is_some_and(|v| v.split(',').any(|k| k == key));
-    let on_pr =
-        viewer.is_some_and(|v| first_grant_comment(comments, v, identity, scope, None).is_some());
+    let on_pr = viewer.is_some_and(|v| first_grant_comment(comments, v, identity, scope).is_some());
     in_env || on_pr
 }
 
-/// The first granted audit comment the tool wrote for this run attempt and scope (lowest
-/// id), other than `except`. SECURITY: a marker counts only on a comment by the account the
+/// The first audit comment the tool wrote for a credential minted for this run attempt and
+/// scope (lowest id). SECURITY: a marker counts only on a comment by the account the
 /// tool posts as ([`Viewer::wrote`]): anyone else can copy a marker.
 fn first_grant_comment(
     comments: &[Comment],
     viewer: &Viewer,
     identity: &VerifiedIdentity,
     scope: &str,
-    except: Option<u64>,
 ) -> Option<u64> {
     comments
         .iter()
         .filter(|c| {
-            Some(c.id) != except
-                && viewer.wrote(c.author.as_ref())
-                && !c.body.contains("**Status:** denied")
+            viewer.wrote(c.author.as_ref())
+                && records_a_mint(&c.body)
                 && find_marker(&c.body).is_some_and(|m| {
                     m.run_id == identity.run_id
                         && m.run_attempt == identity.run_attempt
@@ -847,7 +844,7 @@ impl<F: Forge> AuditTarget<'_, F> {
             .comments(&self.runner.repo, n)
             .await
             .map_err(|e| (Error::from(e), Some(comment.id)))?;
-        match first_grant_comment(&comments, viewer, &self.d.identity, scope, None) {
+        match first_grant_comment(&comments, viewer, &self.d.identity, scope) {
             Some(first) if first < comment.id => Err((
                 Error::Denied(format!(
                     "{}: another job of run {} attempt {} was granted {scope} first (comment {first})",

@@ -65,6 +65,17 @@ fn status_text(status: &Status, expires_at: Option<DateTime<Utc>>) -> String {
     }
 }
 
+/// Whether a comment of ours records a credential that was minted (active, revoked, expired,
+/// not revocable, revoke failed): not a denial, and not a grant decision whose mint failed.
+/// A replay check counts only these.
+pub fn records_a_mint(body: &str) -> bool {
+    body.lines()
+        .find(|l| l.starts_with("**Status:** "))
+        .is_some_and(|l| {
+            !l.starts_with("**Status:** denied") && !l.starts_with("**Status:** failed")
+        })
+}
+
 /// The body of one of our comments with its status changed, for `revoke`: `revoke` holds
 /// only untrusted state, not the record, so it edits the status line of the comment this
 /// tool wrote and appends when. `None` when the body is not a granted comment of ours for
