@@ -69,6 +69,26 @@ pub enum Error {
     /// SIGINT, SIGTERM or SIGHUP ended the command; the exit code is 128 + the signal.
     #[error("stopped by a signal (exit {code}); nothing was handed over")]
     Stopped { code: i32 },
+    /// The forge failed or refused; its kind decides the exit class. The source is kept.
+    #[error("{}", forge_message(.0))]
+    Forge(#[from] ForgeError),
+    /// The job token could not be had (exit 3), or was refused (exit 1), or the issuer's
+    /// configuration is wrong (exit 2). The source is kept.
+    #[error("{}: {}", .0.id(), .0.detail())]
+    Oidc(#[from] OidcError),
+}
+
+/// A forge error as the one error line says it: configuration errors with their help inline
+/// (`config.team_invisible: GET /orgs/{org}/teams/{team_slug}: ... (help)`), the rest as an
+/// upstream failure naming the endpoint (never the token, never a body).
+fn forge_message(e: &ForgeError) -> String {
+    match (e.exit_class(), e.help()) {
+        (ExitClass::Config, Some(help)) => {
+            format!("{}: {}: {} ({help})", e.id(), e.endpoint, e.detail)
+        }
+        (ExitClass::Config, None) => format!("{}: {}: {}", e.id(), e.endpoint, e.detail),
+        _ => format!("upstream: {e}"),
+    }
 }
 
 impl Error {
@@ -94,6 +114,13 @@ impl Error {
             Error::RunnerFiles(FilesError::InvalidName { .. }) => ExitClass::Config,
             Error::RunnerFiles(_) => ExitClass::Upstream,
             Error::Stopped { code } => ExitClass::Command(*code),
+            Error::Forge(e) => e.exit_class(),
+            // A token that does not verify is a denial, whatever else the class says.
+            Error::Oidc(e) => match e.exit_class() {
+                ExitClass::Config => ExitClass::Config,
+                ExitClass::Upstream => ExitClass::Upstream,
+                ExitClass::Denied | ExitClass::Ok | ExitClass::Command(_) => ExitClass::Denied,
+            },
         }
     }
 
@@ -106,6 +133,8 @@ impl Error {
             | Error::TokenRefused { id, .. } => Some(id),
             Error::Credential(e) => Some(e.id()),
             Error::InsecureUrl { .. } => Some(crate::url_rules::INSECURE_URL_ID),
+            Error::Forge(e) => Some(e.id()),
+            Error::Oidc(e) => Some(e.id()),
             _ => None,
         }
     }
@@ -113,6 +142,21 @@ impl Error {
     /// A concrete next step for the person reading the log, where there is one.
     pub fn help(&self) -> Option<String> {
         match self {
+            // Configuration errors of the forge carry their help in the message.
+            Error::Forge(e) if e.exit_class() == ExitClass::Config => None,
+            Error::Forge(e) => e.help().map(str::to_string),
+            Error::Oidc(e) if e.id() == "identity.kid_unknown" => Some(
+                "the token names a key the issuer does not publish: check the policy's identity.issuer"
+                    .into(),
+            ),
+            Error::Oidc(e) if e.exit_class() == ExitClass::Upstream => Some(
+                "the OIDC issuer or the runner's token service failed; nothing was granted, re-run the job"
+                    .into(),
+            ),
+            Error::Oidc(e) if e.id().starts_with("identity.") => Some(
+                "the job's OIDC token was refused; see docs for the identity requirement named above"
+                    .into(),
+            ),
             Error::MissingEnv { var, .. } if var.starts_with("ACTIONS_ID_TOKEN") => Some(
                 "the job needs permissions: id-token: write; fork PRs get no OIDC token".into(),
             ),
@@ -178,30 +222,43 @@ impl Error {
     }
 }
 
-impl From<OidcError> for Error {
-    fn from(e: OidcError) -> Self {
-        let (id, detail) = (e.id(), e.detail().to_string());
-        match e.exit_class() {
-            ExitClass::Denied | ExitClass::Ok | ExitClass::Command(_) => {
-                Error::Identity { id, detail }
-            }
-            ExitClass::Upstream => Error::IdentityUpstream { id, detail },
-            ExitClass::Config => Error::Config { id, detail },
-        }
-    }
-}
+#[cfg(test)]
+mod forge_and_oidc_errors {
+    use super::*;
+    use crate::forge::ForgeErrorKind;
 
-impl From<ForgeError> for Error {
-    fn from(e: ForgeError) -> Self {
-        match e.exit_class() {
-            ExitClass::Config => Error::Config {
-                id: e.id(),
-                detail: match e.help() {
-                    Some(help) => format!("{}: {} ({help})", e.endpoint, e.detail),
-                    None => format!("{}: {}", e.endpoint, e.detail),
-                },
-            },
-            _ => Error::Upstream(e.to_string()),
-        }
+    #[test]
+    fn forge_errors_keep_their_source_kind_and_message() {
+        let upstream = Error::from(
+            ForgeError::new(
+                ForgeErrorKind::Status,
+                "GET /repos/{owner}/{repo}",
+                "GitHub answered 502",
+            )
+            .with_status(502),
+        );
+        assert_eq!(upstream.exit_class(), ExitClass::Upstream);
+        assert_eq!(upstream.id(), Some("forge.status"));
+        assert_eq!(
+            upstream.to_string(),
+            "upstream: forge.status: GET /repos/{owner}/{repo}: GitHub answered 502"
+        );
+        let source = std::error::Error::source(&upstream).expect("the forge error is kept");
+        assert_eq!(
+            source.downcast_ref::<ForgeError>().map(|e| e.status),
+            Some(Some(502))
+        );
+        assert!(upstream.help().is_some());
+
+        let config = Error::from(ForgeError::new(
+            ForgeErrorKind::TeamInvisible,
+            "GET /orgs/{org}/teams/{team_slug}",
+            "acme/sre answered 404",
+        ));
+        assert_eq!(config.exit_class(), ExitClass::Config);
+        assert!(config.to_string().starts_with(
+            "config.team_invisible: GET /orgs/{org}/teams/{team_slug}: acme/sre answered 404 ("
+        ));
+        assert_eq!(config.help(), None, "the help is in the message");
     }
 }
