@@ -34,6 +34,7 @@ fn label_request_denied_without_approval_then_granted_after_one() {
 
     story.approve();
     let before = story.forge.requests().len();
+    let issuer_before = story.issuer.all_hits();
     let granted = grant(&story, "granted");
     assert_eq!(granted.code, 0, "{}\n{}", granted.stdout, granted.stderr);
     assert_token_contained(&granted, &story);
@@ -66,6 +67,26 @@ fn label_request_denied_without_approval_then_granted_after_one() {
     ];
     expected.sort_unstable();
     assert_eq!(requests, expected);
+    // And of the issuer: one token, one discovery, one key set (fetched beside discovery at
+    // GitHub's path, and used because discovery names it): no request made twice.
+    let issuer: Vec<(String, usize)> = story
+        .issuer
+        .all_hits()
+        .into_iter()
+        .map(|(path, n)| {
+            let earlier = issuer_before.get(&path).copied().unwrap_or(0);
+            (path, n - earlier)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(
+        issuer,
+        [
+            ("/.well-known/jwks".to_string(), 1),
+            ("/.well-known/openid-configuration".to_string(), 1),
+            ("/token".to_string(), 1),
+        ]
+    );
     let out = granted.pairs("output");
     assert_eq!(out.get("granted").map(String::as_str), Some("true"));
     assert_eq!(out.get("scope").map(String::as_str), Some("api-read"));
