@@ -291,11 +291,7 @@ fn run_scenario(
             .get(k)
             .and_then(|v| v.as_str().map(str::to_string))
     });
-    let keys = RequestKeys {
-        trailer: policy.request.trailer.clone(),
-        scope_trailer: policy.request.scope_trailer.clone(),
-        labels: policy.request.labels.keys().cloned().collect(),
-    };
+    let keys = RequestKeys::of(policy);
     let banner = format!(
         "check: OFFLINE what-if from {}: token claims and forge evidence are NOT verified",
         path.display()

@@ -279,7 +279,8 @@ pub async fn decide_online<F: Forge>(
             identity,
         })
     };
-    let (identity, ()) = tokio::join!(verify, memo.prefetch(second));
+    let parsed_event = second.event;
+    let (identity, ()) = tokio::join!(verify, memo.prefetch(second.asks));
     let prepared = Prepared {
         policy: policy_hint,
         identity,
@@ -293,12 +294,13 @@ pub async fn decide_online<F: Forge>(
         identity,
     } = verified_job(forge, runner, inputs, env, config, Some(prepared)).await?;
 
-    let keys = RequestKeys {
-        trailer: policy.request.trailer.clone(),
-        scope_trailer: policy.request.scope_trailer.clone(),
-        labels: policy.request.labels.keys().cloned().collect(),
+    let keys = RequestKeys::of(&policy);
+    // Parsed once: the second wave's parse serves when the token confirms its event name and
+    // the policy's keys are the same; else the event is parsed as the token's event.
+    let outcome = match parsed_event.and_then(|p| p.reuse(&identity.event_name, &keys)) {
+        Some(outcome) => outcome,
+        None => parse_event(&identity.event_name, &payload, &keys, None)?,
     };
-    let outcome = parse_event(&identity.event_name, &payload, &keys, None)?;
     let outcome = reparse_with_head_commit(
         forge,
         &repository,

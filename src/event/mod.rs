@@ -119,6 +119,17 @@ pub struct RequestKeys {
     pub labels: Vec<String>,
 }
 
+impl RequestKeys {
+    /// The keys a policy's `request` section names.
+    pub fn of(policy: &crate::policy::Policy) -> Self {
+        Self {
+            trailer: policy.request.trailer.clone(),
+            scope_trailer: policy.request.scope_trailer.clone(),
+            labels: policy.request.labels.keys().cloned().collect(),
+        }
+    }
+}
+
 impl Default for RequestKeys {
     fn default() -> Self {
         Self {

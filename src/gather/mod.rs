@@ -141,6 +141,29 @@ fn pr_asks(repo: &RepoRef, n: u64) -> [Ask; 4] {
     ]
 }
 
+/// The second wave's questions, and the event as it parsed it (for the pipeline to take
+/// when the token confirms the event name and the policy is the same).
+#[derive(Debug, Default)]
+pub struct SecondWave {
+    pub asks: Vec<Ask>,
+    pub event: Option<ParsedEvent>,
+}
+
+/// The event file parsed once: under which event name and request keys, and what it said.
+#[derive(Debug, Clone)]
+pub struct ParsedEvent {
+    pub event_name: String,
+    pub keys: RequestKeys,
+    pub outcome: EventOutcome,
+}
+
+impl ParsedEvent {
+    /// The outcome, if it was parsed as `event_name` with `keys`; else `None` (parse again).
+    pub fn reuse(self, event_name: &str, keys: &RequestKeys) -> Option<EventOutcome> {
+        (self.event_name == event_name && &self.keys == keys).then_some(self.outcome)
+    }
+}
+
 /// The second wave, from the first one's answers: permissions of everyone they name (the
 /// token's actor as its unverified claim says, the run's actors, the labeler, every
 /// reviewer with an opinion), the team memberships the request's scope asks about, the PR
@@ -154,25 +177,28 @@ pub fn second_wave<F: Forge>(
     inputs: &RequestInputs,
     payload: &[u8],
     actor: Option<&str>,
-) -> Vec<Ask> {
-    let mut asks = Vec::new();
+) -> SecondWave {
+    let mut wave = SecondWave::default();
     let Some(policy) = policy else {
-        return asks;
+        return wave;
     };
-    let keys = RequestKeys {
-        trailer: policy.request.trailer.clone(),
-        scope_trailer: policy.request.scope_trailer.clone(),
-        labels: policy.request.labels.keys().cloned().collect(),
-    };
+    let keys = RequestKeys::of(policy);
     let message = hints
         .commit
         .as_deref()
         .and_then(|sha| memo.peek_commit_message(repo, sha));
-    let Ok(EventOutcome::Request(event)) =
-        parse_event(&hints.event_name, payload, &keys, message.as_deref())
-    else {
-        return asks;
+    let Ok(outcome) = parse_event(&hints.event_name, payload, &keys, message.as_deref()) else {
+        return wave;
     };
+    wave.event = Some(ParsedEvent {
+        event_name: hints.event_name.clone(),
+        keys,
+        outcome: outcome.clone(),
+    });
+    let EventOutcome::Request(event) = outcome else {
+        return wave;
+    };
+    let asks = &mut wave.asks;
     let request = resolve_request(event, &hints.event_name, inputs, policy);
     let scope = request.scope.as_ref().and_then(|s| policy.scopes.get(s));
 
@@ -234,7 +260,7 @@ pub fn second_wave<F: Forge>(
             }
         }
     }
-    asks
+    wave
 }
 
 impl Hints {
