@@ -305,6 +305,23 @@ mod tests {
     }
 
     #[test]
+    fn a_parsed_event_serves_only_the_same_event_name_and_keys() {
+        use crate::event::{EventOutcome, RequestKeys};
+        let keys = RequestKeys::default();
+        let parsed = || ParsedEvent {
+            event_name: "pull_request_target".into(),
+            keys: keys.clone(),
+            outcome: EventOutcome::NoRequest { why: "x".into() },
+        };
+        assert!(parsed().reuse("pull_request_target", &keys).is_some());
+        // the token names another event: parse again as that event
+        assert!(parsed().reuse("push", &keys).is_none());
+        let mut other = keys.clone();
+        other.trailer = "Other-Key".into();
+        assert!(parsed().reuse("pull_request_target", &other).is_none());
+    }
+
+    #[test]
     fn hints_that_do_not_parse_ask_for_less_never_for_something_else() {
         let hints = Hints::read("pull_request", Some("not-a-number"), None, None, b"[");
         assert_eq!((hints.run_id, hints.pr), (None, None));
