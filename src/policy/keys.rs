@@ -4,7 +4,8 @@
 //! serde stops at the first unknown key, so an author fixing a policy would see one key per
 //! run. This pass walks the document (read as a JSON value) beside the JSON Schema that
 //! [`super::schema`] generates from [`super::raw`] (the same types serde reads, so the two
-//! cannot disagree on which keys exist), and names each key the schema does not know. The
+//! cannot disagree on which keys exist; the binary carries the committed copy, which tests
+//! keep equal to the generated one), and names each key the schema does not know. The
 //! caller then drops those keys and compiles the rest, so the other problems of the file are
 //! reported in the same run.
 
@@ -26,13 +27,15 @@ pub(crate) struct UnknownKey {
     pub expected: String,
 }
 
+/// The committed schema ([`super::schema::SCHEMA_PATH`]), compiled in. It is the generated one
+/// byte for byte (`policy::schema`'s drift test, and [`tests::the_embedded_schema_is_generated`]
+/// here), so schemars and the generator stay out of the binary.
+const EMBEDDED_SCHEMA: &str = include_str!("../../schema/prod-access-policy.schema.json");
+
 fn schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        schemars::schema_for!(super::raw::RawPolicy)
-            .as_value()
-            .clone()
-    })
+    // Unparsable cannot happen (tested); if it did, no hints: serde still refuses the key.
+    SCHEMA.get_or_init(|| serde_json::from_str(EMBEDDED_SCHEMA).unwrap_or(Value::Null))
 }
 
 /// The schema `node` names, following a local `$ref` (`#/$defs/Name`).
@@ -217,6 +220,12 @@ fn distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_embedded_schema_is_generated() {
+        assert_eq!(EMBEDDED_SCHEMA, super::super::schema::schema_json());
+        assert!(schema().get("$defs").is_some());
+    }
 
     #[test]
     fn near_misses_are_suggested() {

@@ -3,7 +3,9 @@
 //! The committed copy, `schema/prod-access-policy.schema.json`, is what editors use (e.g.
 //! with a `# yaml-language-server: $schema=...` comment); a test fails when it differs from
 //! what the code produces. Refresh it with
-//! `UPDATE_SCHEMA=1 cargo test --lib policy::schema`.
+//! `UPDATE_SCHEMA=1 cargo test --lib policy::schema`. The binary does not run this generator:
+//! [`super::keys`] compiles the committed copy in (schemars is a build of the schema files
+//! and of the tests, not of the binary).
 //!
 //! The schema describes the shape (keys, types, defaults, descriptions). Rules between keys
 //! (`ttl` at most `max_ttl`, labels naming existing scopes, ...) are checked only by
