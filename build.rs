@@ -1,5 +1,6 @@
 //! Puts the commit into `--version`: `PROD_ACCESS_VERSION` = "<cargo version> (<commit>)".
 //! A build without git or outside a checkout (a source tarball) says "unknown".
+//! A static x86_64 musl binary (the release's) is linked with packed relative relocations.
 
 use std::process::Command;
 
@@ -24,6 +25,20 @@ fn main() {
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     println!("cargo:rustc-env=PROD_ACCESS_VERSION={version} ({commit})");
     println!("cargo:rerun-if-changed=build.rs");
+    // A static-pie binary relocates itself at start: every pointer in its data needs a
+    // relative relocation, 24 bytes each as RELA (about 400 KB here). DT_RELR packs them into
+    // bitmaps (GNU ld 2.38+; musl's static-pie start code applies them since 1.2.4, Rust ships
+    // 1.2.5): the same addresses, still position-independent (ASLR), still RELRO. Only x86_64
+    // for now: the aarch64 release is linked by the arm runner's binutils, not yet tried there.
+    let cfg = |name: &str| std::env::var(name).unwrap_or_default();
+    if cfg("CARGO_CFG_TARGET_ARCH") == "x86_64"
+        && cfg("CARGO_CFG_TARGET_ENV") == "musl"
+        && cfg("CARGO_CFG_TARGET_FEATURE")
+            .split(',')
+            .any(|f| f == "crt-static")
+    {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
     // Rebuilt when HEAD moves: the HEAD file, and the branch it names.
     // (A path that does not exist would rerun this script on every build: skipped.)
     let branch = git(&["symbolic-ref", "-q", "HEAD"]);
