@@ -291,6 +291,13 @@ fn a_signal_while_the_audit_comment_is_posted_revokes_before_exit() {
             step.pairs("output").get("granted").map(String::as_str),
             Some("false")
         );
+        // Every exit says what happened (contract §5): here, after the mint.
+        let summary = step.file("summary.md");
+        assert!(
+            summary.contains("NOT GRANTED (stopped by a signal after the mint)")
+                && summary.contains("not revocable; expires at"),
+            "{summary}"
+        );
     }
 }
 

@@ -182,6 +182,12 @@ fn fault_71_comment_post_fails_nothing_handed_over() {
     let step = grant(&story, "comment-500");
     assert_eq!(step.code, 3, "{}\n{}", step.stdout, step.stderr);
     assert_nothing_handed_over(&step);
+    assert!(
+        step.file("summary.md")
+            .contains("NOT GRANTED (failed after the mint)"),
+        "{}",
+        step.file("summary.md")
+    );
     let log = format!("{}{}", step.stdout, step.stderr);
     assert!(
         log.contains("revoked") || log.contains("not revocable"),

@@ -566,9 +566,10 @@ impl Trail {
             _ if err.exit_class() == ExitClass::Denied => "refused",
             _ => "failed",
         };
-        let summary = format!(
-            "## prod-access: NOT GRANTED ({what})\n\n{}\n\nNothing was granted: no credential exists.\n",
-            crate::emit::escape::markdown_inline(&err.to_string(), 2000)
+        let summary = not_granted_summary(
+            what,
+            &err.to_string(),
+            "Nothing was granted: no credential exists.",
         );
         if let Err(e) = files.append_summary(&summary) {
             console.error(&format!("the summary could not be written: {e}"));
@@ -579,6 +580,15 @@ impl Trail {
             console.error(&format!("the audit comment could not be written: {e}"));
         }
     }
+}
+
+/// The step summary of a grant that did not happen, or ended early: what happened, the error
+/// (escaped), and what became of any credential.
+fn not_granted_summary(what: &str, detail: &str, ending: &str) -> String {
+    format!(
+        "## prod-access: NOT GRANTED ({what})\n\n{}\n\n{ending}\n",
+        crate::emit::escape::markdown_inline(detail, 2000)
+    )
 }
 
 impl<F: Forge> GrantJob<'_, F> {
@@ -940,31 +950,48 @@ impl<F: Forge> GrantEnd<'_, F> {
         files: &mut RunnerFiles,
         how: PostMint<T>,
     ) -> Result<ExitClass, Error> {
-        let (result, comment_id) = match how {
+        let (result, comment_id, what, detail) = match how {
             PostMint::Done(_) => return Ok(ExitClass::Ok),
             PostMint::Failed(err, comment_id) => {
                 console.error(&format!("the grant failed after the mint: {err}"));
-                (Err(err), comment_id)
+                let detail = err.to_string();
+                (Err(err), comment_id, "failed after the mint", detail)
             }
             PostMint::Panicked => {
                 console.error("prod-access: internal error after the mint; revoking");
+                let detail = "internal error (a panic) after the mint";
                 (
-                    Err(Error::Upstream(
-                        "internal error (a panic) after the mint; the credential was revoked"
-                            .into(),
-                    )),
+                    Err(Error::Upstream(format!(
+                        "{detail}; the credential was revoked"
+                    ))),
                     None,
+                    "failed after the mint",
+                    detail.to_string(),
                 )
             }
             PostMint::Signal(code) => {
                 console.say("prod-access: stopped by a signal after the mint; revoking");
-                (Ok(ExitClass::Command(code)), None)
+                (
+                    Ok(ExitClass::Command(code)),
+                    None,
+                    "stopped by a signal after the mint",
+                    format!("exit {code}"),
+                )
             }
         };
-        let _ = self.end(console, comment_id).await;
+        let ending = match self.end(console, comment_id).await {
+            Ok(outcome) => format!("The credential: {}.", outcome.describe()),
+            Err(e) => format!(
+                "Revoking the credential failed ({e}); it expires at {}.",
+                rfc3339(self.minted.expires_at)
+            ),
+        };
         // Later steps gate on this output: whatever was written before, it ends false.
         if let Err(e) = files.write_outputs(&[("requested", "true"), ("granted", "false")]) {
             console.error(&format!("the outputs could not be written: {e}"));
+        }
+        if let Err(e) = files.append_summary(&not_granted_summary(what, &detail, &ending)) {
+            console.error(&format!("the summary could not be written: {e}"));
         }
         result
     }
